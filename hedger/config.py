@@ -1,0 +1,490 @@
+"""The daemon's configuration: pydantic v2 models, YAML loading, secrets and env substitution.
+
+Every model forbids unknown keys, so a typo is an error rather than a silently ignored
+threshold. Secrets are ``SecretStr`` and may come from ``<name>_file`` (Docker/Kubernetes
+secrets) instead of the YAML itself; any string may reference ``${ENV_VAR}`` or
+``${ENV_VAR:-default}``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from hedger.durations import Seconds
+
+PositiveFloat = Annotated[float, Field(gt=0)]
+NonNegativeFloat = Annotated[float, Field(ge=0)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- venues -----------------------------------------------------------------------------------
+
+
+def _load_secret_files(data: Any, names: tuple[str, ...]) -> Any:
+    """Replace ``<name>_file: PATH`` by ``<name>: <file contents>`` before validation."""
+    if not isinstance(data, dict):
+        return data
+    data = dict(data)
+    for name in names:
+        file_key = f"{name}_file"
+        if file_key not in data:
+            continue
+        if data.get(name) is not None:
+            raise ValueError(f"give either {name} or {file_key}, not both")
+        path = Path(str(data.pop(file_key)))
+        try:
+            data[name] = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ValueError(
+                f"{file_key}: cannot read secret file {path}: {exc.strerror}"
+            ) from None
+    return data
+
+
+class VenueUrls(Strict):
+    rest: str | None = None
+    ws: str | None = None
+
+
+class PaperVenue(Strict):
+    """The embedded paper venue, started in-process on loopback."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=0, ge=0, le=65535, description="0 = an ephemeral port")
+    seed: int = 7
+    scenario: str = "stress-switching"
+    ticks_per_second: PositiveFloat = 10.0
+
+
+class Venue(Strict):
+    exchange: str = Field(description="ccxt exchange id, e.g. 'deribit'")
+    api_key: SecretStr | None = None
+    secret: SecretStr | None = None
+    password: SecretStr | None = None
+    urls: VenueUrls = VenueUrls()
+    paper: PaperVenue | None = Field(
+        default=None, description="run the built-in paper venue and point this venue at it"
+    )
+    testnet: bool = False
+    timeout_seconds: Seconds = 10.0
+    label_max_len: int = Field(default=64, ge=8, description="client order id limit (Deribit: 64)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secret_files(cls, data: Any) -> Any:
+        return _load_secret_files(data, ("api_key", "secret", "password"))
+
+    @field_validator("exchange")
+    @classmethod
+    def _known_exchange(cls, value: str) -> str:
+        import ccxt  # deferred: importing ccxt costs ~0.3 s, only config validation needs it here
+
+        if value not in ccxt.exchanges:
+            raise ValueError(f"unknown ccxt exchange id {value!r}")
+        return value
+
+
+# --- portfolio --------------------------------------------------------------------------------
+
+
+class HoldingKind(StrEnum):
+    SPOT = "spot"
+    PERP = "perp"
+    FUTURE = "future"
+    OPTION = "option"
+
+
+class Holding(Strict):
+    """A position the venues do not report (cold wallet, OTC option, another exchange)."""
+
+    asset: str = Field(description="underlying asset code, e.g. 'SOL'")
+    kind: HoldingKind = HoldingKind.SPOT
+    qty: float = Field(description="contracts (spot: coin units); negative = short")
+    symbol: str | None = None
+    contract_size: PositiveFloat = 1.0
+    inverse: bool = False
+    strike: PositiveFloat | None = None
+    expiry: str | None = Field(default=None, description="YYYY-MM-DD; expires 08:00 UTC")
+    option_type: Literal["call", "put"] | None = None
+    entry_price: PositiveFloat | None = None
+
+    @field_validator("asset")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        return value.strip().upper()
+
+    @field_validator("expiry")
+    @classmethod
+    def _iso_date(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            raise ValueError(f"expiry {value!r} is not a YYYY-MM-DD date")
+        return value
+
+    @model_validator(mode="after")
+    def _option_fields(self) -> Holding:
+        terms = ("strike", "expiry", "option_type")
+        missing = [name for name in terms if getattr(self, name) is None]
+        if self.kind is HoldingKind.OPTION and missing:
+            raise ValueError(f"an option holding needs {', '.join(missing)}")
+        if self.kind is HoldingKind.FUTURE and self.expiry is None:
+            raise ValueError("a dated future holding needs expiry")
+        if self.kind is HoldingKind.SPOT and self.inverse:
+            raise ValueError("a spot holding cannot be inverse")
+        return self
+
+
+class ReferenceMarket(Strict):
+    """Prices and vols assumed when no venue is streaming (check-config, first start)."""
+
+    prices: dict[str, PositiveFloat] = Field(default_factory=dict)
+    implied_vols: dict[str, PositiveFloat] = Field(
+        default_factory=dict, description="per asset, as a fraction (0.55 = 55%)"
+    )
+    now: str | None = Field(
+        default=None, description="ISO timestamp for option time to expiry in offline checks"
+    )
+
+    @field_validator("now")
+    @classmethod
+    def _iso_timestamp(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                datetime.fromisoformat(value)
+            except ValueError:
+                raise ValueError(f"{value!r} is not an ISO timestamp") from None
+        return value
+
+
+class Portfolio(Strict):
+    holdings: list[Holding] = Field(default_factory=list)
+    include_venue_positions: bool = True
+    reference: ReferenceMarket = ReferenceMarket()
+
+
+# --- factors, beta, policy --------------------------------------------------------------------
+
+
+class BandKind(StrEnum):
+    ABSOLUTE = "absolute"
+    RELATIVE = "relative"
+    WHALLEY_WILMOTT = "whalley_wilmott"
+
+
+class Band(Strict):
+    kind: BandKind = BandKind.ABSOLUTE
+    half_width: PositiveFloat | None = Field(
+        default=None, description="absolute: in `unit`; relative: fraction of NAV"
+    )
+    unit: Literal["factor", "usd"] = "factor"
+    risk_aversion: PositiveFloat | None = Field(default=None, description="Whalley-Wilmott only")
+    min_half_width: NonNegativeFloat = Field(
+        default=0.0, description="floor, in factor units, for the Whalley-Wilmott band"
+    )
+
+    @model_validator(mode="after")
+    def _band_parameters(self) -> Band:
+        if self.kind in (BandKind.ABSOLUTE, BandKind.RELATIVE) and self.half_width is None:
+            raise ValueError(f"a {self.kind.value} band needs half_width")
+        if self.kind is BandKind.RELATIVE and self.half_width is not None and self.half_width >= 1:
+            raise ValueError("a relative band's half_width is a fraction of NAV, below 1")
+        if self.kind is BandKind.WHALLEY_WILMOTT and self.risk_aversion is None:
+            raise ValueError("a whalley_wilmott band needs risk_aversion")
+        return self
+
+
+class Target(Strict):
+    kind: Literal["beta", "beta_delta"] = "beta"
+    value: float = 0.0
+
+
+class HedgeInstrument(Strict):
+    venue: str
+    symbol: str = Field(description="venue instrument id, e.g. BTC-PERPETUAL")
+
+
+class Factor(Strict):
+    asset: str
+    hedge: HedgeInstrument
+    target: Target = Target()
+    band: Band = Band(half_width=0.05)
+
+    @field_validator("asset")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        return value.strip().upper()
+
+
+class Estimator(StrEnum):
+    EWMA = "ewma"
+    ROLLING_OLS = "rolling_ols"
+    KALMAN = "kalman"
+
+
+class Shrinkage(Strict):
+    enabled: bool = False
+    prior_stderr: PositiveFloat = 0.5
+
+
+class Warmup(Strict):
+    lookback: Seconds = 7 * 86400.0
+    timeframe: Literal["1m", "5m", "15m", "1h", "4h", "1d"] = "1h"
+
+
+class BetaConfig(Strict):
+    estimator: Estimator = Estimator.EWMA
+    bar: Seconds = Field(default=60.0, gt=0)
+    half_life: Seconds = Field(default=86400.0, gt=0)
+    window: Seconds = Field(default=7 * 86400.0, gt=0)
+    kalman_state_noise: PositiveFloat = 1e-5
+    min_observations: int = Field(default=30, ge=2)
+    winsorize_sigmas: PositiveFloat | None = 5.0
+    shrinkage: Shrinkage = Shrinkage()
+    priors: dict[str, list[float]] = Field(
+        default_factory=dict,
+        description="fallback loadings per asset, one per factor, used until betas are warm",
+    )
+    warmup: Warmup = Warmup()
+
+    @field_validator("priors")
+    @classmethod
+    def _upper_keys(cls, value: dict[str, list[float]]) -> dict[str, list[float]]:
+        return {key.strip().upper(): loadings for key, loadings in value.items()}
+
+    @model_validator(mode="after")
+    def _window_holds_bars(self) -> BetaConfig:
+        if self.window < self.bar * self.min_observations:
+            raise ValueError(
+                f"window ({self.window:g}s) must hold at least min_observations "
+                f"({self.min_observations}) bars of {self.bar:g}s"
+            )
+        return self
+
+
+class OrderConfig(Strict):
+    type: Literal["market", "limit"] = "market"
+    limit_offset_bps: NonNegativeFloat = 2.0
+    limit_timeout: Seconds = 10.0
+
+
+class HedgePolicy(Strict):
+    rebalance_to: Literal["edge", "target"] = "target"
+    cooldown: Seconds = 30.0
+    max_order_contracts: PositiveFloat | None = None
+    order: OrderConfig = OrderConfig()
+
+
+class Limits(Strict):
+    max_order_notional_usd: PositiveFloat = 250_000.0
+    max_hedge_position_usd: PositiveFloat = 2_000_000.0
+    max_notional_per_hour_usd: PositiveFloat = 1_000_000.0
+    max_notional_per_day_usd: PositiveFloat = 5_000_000.0
+    max_orders_per_minute: int = Field(default=10, ge=1)
+    max_consecutive_errors: int = Field(default=3, ge=1)
+    dry_run: bool = False
+
+
+class MarketConfig(Strict):
+    stale_after: Seconds = Field(default=10.0, gt=0)
+    reconcile_every: Seconds = Field(default=60.0, gt=0)
+
+
+class JournalConfig(Strict):
+    path: str = "var/hedger.sqlite"
+
+
+class HttpConfig(Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=9184, ge=0, le=65535)
+    token: SecretStr | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secret_files(cls, data: Any) -> Any:
+        return _load_secret_files(data, ("token",))
+
+
+class LoggingConfig(Strict):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class Config(Strict):
+    name: str = Field(default="hedger", pattern=r"^[A-Za-z0-9_-]{1,16}$")
+    venues: dict[str, Venue]
+    factors: list[Factor] = Field(min_length=1, max_length=3)
+    portfolio: Portfolio = Portfolio()
+    beta: BetaConfig = BetaConfig()
+    hedge: HedgePolicy = HedgePolicy()
+    limits: Limits = Limits()
+    market: MarketConfig = MarketConfig()
+    journal: JournalConfig = JournalConfig()
+    http: HttpConfig = HttpConfig()
+    logging: LoggingConfig = LoggingConfig()
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> Config:
+        assets = [factor.asset for factor in self.factors]
+        if len(set(assets)) != len(assets):
+            raise ValueError(f"factors repeat an asset: {assets}")
+        for factor in self.factors:
+            if factor.hedge.venue not in self.venues:
+                raise ValueError(
+                    f"factor {factor.asset} hedges on venue {factor.hedge.venue!r}, which is not "
+                    f"in venues ({', '.join(sorted(self.venues)) or 'none'})"
+                )
+        for asset, loadings in self.beta.priors.items():
+            if len(loadings) != len(self.factors):
+                raise ValueError(
+                    f"beta.priors.{asset} has {len(loadings)} loadings, one per factor "
+                    f"({len(self.factors)}) expected"
+                )
+        return self
+
+    @property
+    def factor_assets(self) -> tuple[str, ...]:
+        return tuple(factor.asset for factor in self.factors)
+
+
+# --- loading ----------------------------------------------------------------------------------
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+@dataclass(slots=True, frozen=True)
+class ConfigIssue:
+    """One thing wrong with a config file, said so an operator can fix it."""
+
+    path: str
+    reason: str
+    value: str | None = None
+
+    def __str__(self) -> str:
+        shown = f" (got {self.value})" if self.value is not None else ""
+        return f"{self.path or '<root>'}: {self.reason}{shown}"
+
+
+class ConfigError(Exception):
+    def __init__(self, source: str, issues: list[ConfigIssue]) -> None:
+        self.source = source
+        self.issues = issues
+        super().__init__(f"{source}: {len(issues)} error(s)")
+
+    def render(self) -> str:
+        lines = [f"{self.source}: invalid configuration ({len(self.issues)} error(s))"]
+        lines += [f"  - {issue}" for issue in self.issues]
+        return "\n".join(lines)
+
+
+_SECRET_KEYS = ("api_key", "secret", "password", "token")
+
+
+def _is_secret_path(parts: tuple[str | int, ...]) -> bool:
+    return any(isinstance(part, str) and part.startswith(_SECRET_KEYS) for part in parts)
+
+
+def _substitute_env(node: Any, env: Mapping[str, str], path: str, issues: list[ConfigIssue]) -> Any:
+    if isinstance(node, dict):
+        return {
+            k: _substitute_env(v, env, f"{path}.{k}" if path else str(k), issues)
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_substitute_env(v, env, f"{path}.{i}", issues) for i, v in enumerate(node)]
+    if not isinstance(node, str):
+        return node
+
+    def replace(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        issues.append(ConfigIssue(path, f"environment variable {name} is not set"))
+        return ""
+
+    return _ENV_REF.sub(replace, node)
+
+
+def issues_from_validation(error: ValidationError) -> list[ConfigIssue]:
+    issues = []
+    for item in error.errors(include_url=False):
+        loc = tuple(item["loc"])
+        path = ".".join(str(part) for part in loc)
+        reason = item["msg"]
+        value: str | None
+        if item["type"] == "missing":
+            value = None
+        elif _is_secret_path(loc) or "input" not in item:
+            value = "<redacted>" if _is_secret_path(loc) else None
+        else:
+            value = _short_repr(item["input"])
+        # Model-level validators report at the model's path; keep their message whole.
+        if item["type"] == "value_error":
+            reason = reason.removeprefix("Value error, ")
+            value = None if isinstance(item.get("input"), dict) else value
+        issues.append(ConfigIssue(path, reason, value))
+    return issues
+
+
+def _short_repr(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def parse_config(
+    text: str, source: str = "<config>", env: Mapping[str, str] | None = None
+) -> Config:
+    """Validate a YAML document; raise ConfigError listing every problem found."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(
+            source, [ConfigIssue("", f"not valid YAML at {where}: {problem}")]
+        ) from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(source, [ConfigIssue("", "the top level must be a mapping")])
+    issues: list[ConfigIssue] = []
+    data = _substitute_env(raw, os.environ if env is None else env, "", issues)
+    if issues:
+        raise ConfigError(source, issues)
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(source, issues_from_validation(exc)) from None
+
+
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            str(path), [ConfigIssue("", f"cannot read file: {exc.strerror}")]
+        ) from None
+    return parse_config(text, str(path), env)
