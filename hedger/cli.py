@@ -37,6 +37,35 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_paper_venue(args: argparse.Namespace) -> int:
+    import asyncio
+
+    import orjson
+
+    from hedger.obs.logging import configure_logging
+    from hedger.paper.run import build_server, serve_forever
+
+    configure_logging(args.log_level, "auto")
+    try:
+        faults = orjson.loads(args.faults) if args.faults else None
+        server = build_server(
+            host=args.host,
+            port=args.port,
+            scenario=args.scenario,
+            seed=args.seed,
+            ticks_per_second=args.ticks_per_second,
+            speed=args.speed,
+            history_minutes=int(args.history_hours * 60),
+            accounts_file=args.accounts,
+            faults=faults,
+        )
+    except (ValueError, OSError, orjson.JSONDecodeError) as exc:
+        print(f"paper-venue: {exc}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    asyncio.run(serve_forever(server))
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hedger", description=__doc__)
     parser.add_argument("--version", action="version", version=f"hedger {__version__}")
@@ -47,6 +76,20 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("config", help="path to the YAML config")
     check.set_defaults(handler=cmd_check_config)
 
+    venue = sub.add_parser(
+        "paper-venue", help="serve the simulated market over Deribit's API v2 on loopback"
+    )
+    venue.add_argument("--host", default="127.0.0.1")
+    venue.add_argument("--port", type=int, default=8765, help="0 = an ephemeral port")
+    venue.add_argument("--scenario", default="stress-switching")
+    venue.add_argument("--seed", type=int, default=7)
+    venue.add_argument("--ticks-per-second", type=float, default=10.0)
+    venue.add_argument("--speed", type=float, default=1.0, help="simulated seconds per second")
+    venue.add_argument("--history-hours", type=float, default=168.0, help="simulated past")
+    venue.add_argument("--accounts", help="YAML list of {name, api_key, secret, balances}")
+    venue.add_argument("--faults", help='fault plan as JSON, e.g. {"error_share": 0.1}')
+    venue.add_argument("--log-level", default="info")
+    venue.set_defaults(handler=cmd_paper_venue)
     return parser
 
 
