@@ -1,0 +1,241 @@
+"""Append-only SQLite journal of decisions, orders, fills and config changes.
+
+The journal is the daemon's memory across restarts and its answer to "why did it trade?".
+Two rules make double-trading impossible to hide:
+
+- Every hedge intent takes its sequence number from the journal, and every order's client
+  id derives from (daemon name, intent sequence, leg, attempt); sequences never repeat, so
+  neither do ids, across restarts.
+- An order row is committed (fsync'd) *before* its request is sent. After a crash, any
+  order not known to be final is looked up on the venue by its id before anything new goes.
+
+WAL mode lets readers (status endpoint, operators with sqlite3) read while the engine writes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS intents (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_ms INTEGER NOT NULL,
+    factor TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    side TEXT NOT NULL,
+    qty REAL NOT NULL,
+    notional_usd REAL NOT NULL,
+    reason TEXT NOT NULL,
+    decision TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS orders (
+    client_id TEXT PRIMARY KEY,
+    intent_seq INTEGER NOT NULL REFERENCES intents(seq),
+    leg INTEGER NOT NULL,
+    attempt INTEGER NOT NULL,
+    venue TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    side TEXT NOT NULL,
+    qty REAL NOT NULL,
+    status TEXT NOT NULL,
+    venue_order_id TEXT,
+    filled_qty REAL NOT NULL DEFAULT 0,
+    created_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS orders_status ON orders(status);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts_ms INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    client_id TEXT,
+    payload TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS config_changes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts_ms INTEGER NOT NULL,
+    version TEXT NOT NULL,
+    diff TEXT NOT NULL
+);
+"""
+
+FINAL_STATUSES = frozenset({"filled", "cancelled", "rejected", "not_sent"})
+"""Statuses after which an order can never fill again; anything else needs reconciling."""
+
+
+class ClientIdTooLongError(ValueError):
+    pass
+
+
+def client_order_id(name: str, intent_seq: int, leg: int, attempt: int, max_len: int = 64) -> str:
+    """Deterministic, unique across restarts (the sequence lives in the journal), and
+    recognisable by prefix so that start-up reconciliation finds this daemon's orders."""
+    client_id = f"{name}-{intent_seq}-{leg}-{attempt}"
+    if len(client_id) > max_len:
+        raise ClientIdTooLongError(f"client id {client_id!r} exceeds the venue's {max_len} chars")
+    return client_id
+
+
+def client_id_prefix(name: str) -> str:
+    return f"{name}-"
+
+
+@dataclass(slots=True, frozen=True)
+class OrderRecord:
+    client_id: str
+    intent_seq: int
+    leg: int
+    attempt: int
+    venue: str
+    symbol: str
+    side: str
+    qty: float
+    status: str
+    venue_order_id: str | None
+    filled_qty: float
+    created_ms: int
+    updated_ms: int
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+
+def _json(payload: Mapping[str, Any]) -> str:
+    return orjson.dumps(
+        payload, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+    ).decode()
+
+
+class Journal:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # FULL: an order row must survive power loss, not only a crash, before we send it.
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    @property
+    def journal_mode(self) -> str:
+        return str(self._db.execute("PRAGMA journal_mode").fetchone()[0])
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def record_intent(
+        self,
+        *,
+        now_ms: int,
+        factor: str,
+        symbol: str,
+        side: str,
+        qty: float,
+        notional_usd: float,
+        reason: str,
+        decision: Mapping[str, Any],
+    ) -> int:
+        """The decision that may lead to orders; returns its sequence number."""
+        cursor = self._db.execute(
+            "INSERT INTO intents (created_ms, factor, symbol, side, qty, notional_usd, reason,"
+            " decision) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (now_ms, factor, symbol, side, qty, notional_usd, reason, _json(decision)),
+        )
+        seq = cursor.lastrowid
+        assert seq is not None
+        return int(seq)
+
+    def record_order(
+        self,
+        *,
+        now_ms: int,
+        client_id: str,
+        intent_seq: int,
+        leg: int,
+        attempt: int,
+        venue: str,
+        symbol: str,
+        side: str,
+        qty: float,
+    ) -> None:
+        """Journal an order as ``pending`` — call before the request leaves."""
+        self._db.execute(
+            "INSERT INTO orders (client_id, intent_seq, leg, attempt, venue, symbol, side, qty,"
+            " status, created_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
+            (client_id, intent_seq, leg, attempt, venue, symbol, side, qty, now_ms, now_ms),
+        )
+
+    def update_order(
+        self,
+        client_id: str,
+        *,
+        now_ms: int,
+        status: str,
+        venue_order_id: str | None = None,
+        filled_qty: float | None = None,
+    ) -> None:
+        updated = self._db.execute(
+            "UPDATE orders SET status = ?, venue_order_id = COALESCE(?, venue_order_id),"
+            " filled_qty = COALESCE(?, filled_qty), updated_ms = ? WHERE client_id = ?",
+            (status, venue_order_id, filled_qty, now_ms, client_id),
+        )
+        if updated.rowcount != 1:
+            raise KeyError(f"no journaled order {client_id!r}")
+
+    def record_event(
+        self, *, now_ms: int, kind: str, payload: Mapping[str, Any], client_id: str | None = None
+    ) -> None:
+        self._db.execute(
+            "INSERT INTO events (ts_ms, kind, client_id, payload) VALUES (?, ?, ?, ?)",
+            (now_ms, kind, client_id, _json(payload)),
+        )
+
+    def record_config_change(self, *, now_ms: int, version: str, diff: Mapping[str, Any]) -> None:
+        self._db.execute(
+            "INSERT INTO config_changes (ts_ms, version, diff) VALUES (?, ?, ?)",
+            (now_ms, version, _json(diff)),
+        )
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def order(self, client_id: str) -> OrderRecord | None:
+        row = self._db.execute("SELECT * FROM orders WHERE client_id = ?", (client_id,)).fetchone()
+        return None if row is None else OrderRecord(*row)
+
+    def unresolved_orders(self) -> list[OrderRecord]:
+        """Orders whose outcome is not known to be final: reconcile these before trading."""
+        marks = ",".join("?" * len(FINAL_STATUSES))
+        rows = self._db.execute(
+            f"SELECT * FROM orders WHERE status NOT IN ({marks}) ORDER BY created_ms, client_id",
+            tuple(sorted(FINAL_STATUSES)),
+        ).fetchall()
+        return [OrderRecord(*row) for row in rows]
+
+    def orders_of_intent(self, intent_seq: int) -> list[OrderRecord]:
+        rows = self._db.execute(
+            "SELECT * FROM orders WHERE intent_seq = ? ORDER BY leg, attempt", (intent_seq,)
+        ).fetchall()
+        return [OrderRecord(*row) for row in rows]
+
+    def events(self, client_id: str | None = None) -> Iterator[tuple[int, str, dict[str, Any]]]:
+        query = "SELECT ts_ms, kind, payload FROM events"
+        args: tuple[Any, ...] = ()
+        if client_id is not None:
+            query += " WHERE client_id = ?"
+            args = (client_id,)
+        for ts_ms, kind, payload in self._db.execute(query + " ORDER BY id", args):
+            yield int(ts_ms), str(kind), orjson.loads(payload)
+
+    def last_intent_seq(self) -> int:
+        row = self._db.execute("SELECT MAX(seq) FROM intents").fetchone()
+        return int(row[0] or 0)
