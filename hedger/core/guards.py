@@ -1,0 +1,288 @@
+"""Pre-trade guards: the last pure gate between a hedge intent and the executor.
+
+``check`` approves or refuses each intent against the trading state, the data health and the
+configured :class:`~hedger.config.Limits`; every refusal says which gate or limit, with the
+numbers. ``GuardState`` is an immutable value: ``record_order``, ``record_error``,
+``record_success``, ``pause``, ``resume`` and ``escalate`` return a new one, so the engine, the
+backtester and the tests drive the same state machine with explicit timestamps.
+
+States: RUNNING trades; PAUSED (operator) and HALTED (kill switch: repeated execution errors or
+a limit breach under ``BreachPolicy.HALT``) refuse everything; only an explicit ``resume``
+leaves HALTED. Dry run is a mode beside the state: intents are checked exactly as live, so the
+journal shows what would have been sent, but the result is flagged not to send.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import NamedTuple
+
+from hedger.config import Limits
+from hedger.core.policy import HedgeIntent
+
+MINUTE_MS = 60_000
+HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
+
+
+class TradingState(StrEnum):
+    RUNNING = "running"
+    PAUSED = "paused"
+    HALTED = "halted"
+
+
+class BreachPolicy(StrEnum):
+    """What a limit breach does beyond refusing the order."""
+
+    REFUSE = "refuse"
+    HALT = "halt"
+
+
+@dataclass(slots=True, frozen=True)
+class OrderRecord:
+    at_ms: int
+    notional_usd: float
+    """Absolute traded notional."""
+
+
+@dataclass(slots=True, frozen=True)
+class GuardState:
+    trading: TradingState = TradingState.RUNNING
+    dry_run: bool = False
+    orders: tuple[OrderRecord, ...] = ()
+    """Orders sent within the longest rolling window (a day), oldest first."""
+    consecutive_errors: int = 0
+    reason: str | None = None
+    """Why PAUSED or HALTED."""
+    since_ms: int | None = None
+    """When the trading state last changed."""
+
+
+@dataclass(slots=True, frozen=True)
+class Health:
+    """Data health as the engine sees it this cycle.
+
+    ``positions_reconciled`` defaults to False: until the executor has compared its book with
+    the venue, nothing may be sent.
+    """
+
+    stale_inputs: tuple[str, ...] = ()
+    positions_reconciled: bool = False
+
+
+class Refusal(NamedTuple):
+    intent: HedgeIntent
+    reason: str
+    limit: str | None = None
+    """The ``Limits`` field breached, or None for a state/health gate."""
+
+
+@dataclass(slots=True, frozen=True)
+class GuardResult:
+    approved: tuple[HedgeIntent, ...]
+    refused: tuple[Refusal, ...]
+    dry_run: bool
+
+    @property
+    def to_send(self) -> tuple[HedgeIntent, ...]:
+        """What the executor may send: nothing in dry run."""
+        return () if self.dry_run else self.approved
+
+    @property
+    def limit_breaches(self) -> tuple[Refusal, ...]:
+        return tuple(r for r in self.refused if r.limit is not None)
+
+
+def initial_state(limits: Limits, now_ms: int | None = None) -> GuardState:
+    return GuardState(dry_run=limits.dry_run, since_ms=now_ms)
+
+
+def _gate(state: GuardState, health: Health) -> str | None:
+    """A reason to refuse every intent, or None."""
+    if state.trading is TradingState.HALTED:
+        return f"halted: {state.reason or 'no reason recorded'}"
+    if state.trading is TradingState.PAUSED:
+        return f"paused: {state.reason or 'by operator'}"
+    if not health.positions_reconciled:
+        return "positions not reconciled with the venue"
+    if health.stale_inputs:
+        # Any stale price moves every factor's beta-delta (loadings mix assets), so one stale
+        # input makes the whole exposure untrustworthy, not only its own factor.
+        return f"stale inputs: {', '.join(health.stale_inputs)}"
+    return None
+
+
+def _window(orders: Iterable[OrderRecord], now_ms: int, span_ms: int) -> list[OrderRecord]:
+    return [o for o in orders if now_ms - span_ms < o.at_ms <= now_ms]
+
+
+def _usd(value: float) -> str:
+    return f"{value:,.0f} USD"
+
+
+def check(
+    intents: Sequence[HedgeIntent],
+    state: GuardState,
+    limits: Limits,
+    health: Health,
+    now_ms: int,
+    hedge_position_usd: Mapping[str, float],
+) -> GuardResult:
+    """Approve or refuse each intent, in order.
+
+    ``hedge_position_usd`` is the signed USD notional of each hedge symbol's current position
+    (0 for a flat, reconciled position; a missing symbol is refused as unknown). Intents
+    approved earlier in the same call count toward the position and rolling limits of later
+    ones, so slices of one decision cannot together exceed a limit.
+    """
+    dry_run = state.dry_run or limits.dry_run
+    blocked = _gate(state, health)
+    if blocked is not None:
+        return GuardResult((), tuple(Refusal(i, blocked) for i in intents), dry_run)
+
+    minute = _window(state.orders, now_ms, MINUTE_MS)
+    hour = _window(state.orders, now_ms, HOUR_MS)
+    day = _window(state.orders, now_ms, DAY_MS)
+    orders_in_minute = len(minute)
+    hour_usd = sum(o.notional_usd for o in hour)
+    day_usd = sum(o.notional_usd for o in day)
+    positions = dict(hedge_position_usd)
+    approved: list[HedgeIntent] = []
+    refused: list[Refusal] = []
+    for intent in intents:
+        refusal = _check_one(intent, limits, positions, orders_in_minute, hour_usd, day_usd)
+        if refusal is not None:
+            refused.append(refusal)
+            continue
+        approved.append(intent)
+        notional = abs(intent.notional_usd)
+        orders_in_minute += 1
+        hour_usd += notional
+        day_usd += notional
+        positions[intent.symbol] += intent.signed_notional_usd
+    return GuardResult(tuple(approved), tuple(refused), dry_run)
+
+
+def _check_one(
+    intent: HedgeIntent,
+    limits: Limits,
+    positions: Mapping[str, float],
+    orders_in_minute: int,
+    hour_usd: float,
+    day_usd: float,
+) -> Refusal | None:
+    notional = abs(intent.notional_usd)
+    if not (
+        math.isfinite(intent.notional_usd)
+        and math.isfinite(intent.qty_contracts)
+        and intent.qty_contracts > 0
+    ):
+        return Refusal(
+            intent, f"bad order numbers: qty={intent.qty_contracts!r} notional={notional!r}"
+        )
+    if notional > limits.max_order_notional_usd:
+        return Refusal(
+            intent,
+            f"max_order_notional_usd: order {_usd(notional)} > limit "
+            f"{_usd(limits.max_order_notional_usd)}",
+            "max_order_notional_usd",
+        )
+    before = positions.get(intent.symbol)
+    if before is None or not math.isfinite(before):
+        return Refusal(intent, f"hedge position of {intent.symbol} unknown ({before!r})")
+    after = before + intent.signed_notional_usd
+    # An order that shrinks an oversized position is always allowed: refusing it would keep
+    # the book further from its limit.
+    if abs(after) > limits.max_hedge_position_usd and abs(after) > abs(before):
+        return Refusal(
+            intent,
+            f"max_hedge_position_usd: {intent.symbol} position after order {_usd(after)} "
+            f"> limit {_usd(limits.max_hedge_position_usd)}",
+            "max_hedge_position_usd",
+        )
+    if orders_in_minute >= limits.max_orders_per_minute:
+        return Refusal(
+            intent,
+            f"max_orders_per_minute: {orders_in_minute} orders in the last minute, "
+            f"limit {limits.max_orders_per_minute}",
+            "max_orders_per_minute",
+        )
+    if hour_usd + notional > limits.max_notional_per_hour_usd:
+        return Refusal(
+            intent,
+            f"max_notional_per_hour_usd: {_usd(hour_usd)} traded + {_usd(notional)} > limit "
+            f"{_usd(limits.max_notional_per_hour_usd)}",
+            "max_notional_per_hour_usd",
+        )
+    if day_usd + notional > limits.max_notional_per_day_usd:
+        return Refusal(
+            intent,
+            f"max_notional_per_day_usd: {_usd(day_usd)} traded + {_usd(notional)} > limit "
+            f"{_usd(limits.max_notional_per_day_usd)}",
+            "max_notional_per_day_usd",
+        )
+    return None
+
+
+def record_order(state: GuardState, now_ms: int, notional_usd: float) -> GuardState:
+    """An order was sent: it counts toward the rolling limits from ``now_ms``."""
+    kept = _window(state.orders, now_ms, DAY_MS)
+    kept.append(OrderRecord(now_ms, abs(notional_usd)))
+    return replace(state, orders=tuple(kept))
+
+
+def record_success(state: GuardState) -> GuardState:
+    return replace(state, consecutive_errors=0) if state.consecutive_errors else state
+
+
+def record_error(state: GuardState, now_ms: int, limits: Limits, detail: str = "") -> GuardState:
+    """An execution error; ``limits.max_consecutive_errors`` in a row trip HALTED."""
+    errors = state.consecutive_errors + 1
+    if errors >= limits.max_consecutive_errors and state.trading is not TradingState.HALTED:
+        why = f"{errors} consecutive execution errors"
+        return replace(
+            state,
+            consecutive_errors=errors,
+            trading=TradingState.HALTED,
+            reason=f"{why}: {detail}" if detail else why,
+            since_ms=now_ms,
+        )
+    return replace(state, consecutive_errors=errors)
+
+
+def escalate(
+    state: GuardState, result: GuardResult, policy: BreachPolicy, now_ms: int
+) -> GuardState:
+    """Apply the breach policy: under HALT, any limit breach in ``result`` trips HALTED."""
+    breaches = result.limit_breaches
+    if policy is BreachPolicy.REFUSE or not breaches or state.trading is TradingState.HALTED:
+        return state
+    return replace(
+        state,
+        trading=TradingState.HALTED,
+        reason=f"limit breach: {breaches[0].reason}",
+        since_ms=now_ms,
+    )
+
+
+def pause(state: GuardState, now_ms: int, reason: str = "by operator") -> GuardState:
+    """Operator pause; a HALTED engine stays HALTED (pausing must not hide the kill switch)."""
+    if state.trading is not TradingState.RUNNING:
+        return state
+    return replace(state, trading=TradingState.PAUSED, reason=reason, since_ms=now_ms)
+
+
+def resume(state: GuardState, now_ms: int) -> GuardState:
+    """Explicit operator action; from HALTED it also clears the error count."""
+    if state.trading is TradingState.RUNNING:
+        return state
+    return replace(
+        state, trading=TradingState.RUNNING, reason=None, consecutive_errors=0, since_ms=now_ms
+    )
+
+
+def set_dry_run(state: GuardState, dry_run: bool) -> GuardState:
+    return replace(state, dry_run=dry_run)
