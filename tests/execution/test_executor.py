@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import ccxt.async_support as ccxt_async
 import pytest
 
@@ -16,7 +15,7 @@ from hedger.execution.broker import DeribitBroker
 from hedger.execution.executor import Executor, OrderRefusedError
 from hedger.journal import Journal
 from hedger.paper.server import PaperVenueServer
-from tests.paper.conftest import make_server, point_at
+from tests.paper.conftest import admin, make_server, point_at
 
 SYMBOL = "BTC/USD:BTC"
 
@@ -68,11 +67,7 @@ def _intent(journal: Journal) -> int:
 
 
 async def _faults(venue: PaperVenueServer, **changes: Any) -> None:
-    async with (
-        aiohttp.ClientSession() as session,
-        session.post(venue.rest_url + "/admin/faults", json=changes) as response,
-    ):
-        assert response.status == 200
+    await admin(venue, "/admin/faults", changes)
 
 
 def _venue_orders(venue: PaperVenueServer, prefix: str) -> list[Any]:

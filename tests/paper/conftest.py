@@ -6,6 +6,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import ccxt.async_support as ccxt_async
 import ccxt.pro as ccxt_pro
 import pytest
@@ -56,3 +57,14 @@ async def pro(venue: PaperVenueServer) -> AsyncIterator[Any]:
     client = point_at(ccxt_pro.deribit({"apiKey": "paper", "secret": "paper"}), venue)
     yield client
     await client.close()
+
+
+async def admin(venue: PaperVenueServer, path: str, body: dict[str, Any] | None = None) -> Any:
+    """The venue's admin endpoint: GET /admin/state, POST anything else with a JSON body."""
+    async with aiohttp.ClientSession() as session:
+        if body is None and path == "/admin/state":
+            async with session.get(venue.rest_url + path) as response:
+                return await response.json()
+        async with session.post(venue.rest_url + path, json=body or {}) as response:
+            assert response.status == 200, await response.text()
+            return await response.json()

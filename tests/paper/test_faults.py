@@ -12,17 +12,8 @@ import ccxt.async_support as ccxt_async
 import pytest
 
 from hedger.paper.server import PaperVenueServer
+from tests.paper.conftest import admin as _admin
 from tests.paper.conftest import point_at
-
-
-async def _admin(venue: PaperVenueServer, path: str, body: dict[str, Any] | None = None) -> Any:
-    async with aiohttp.ClientSession() as session:
-        if body is None and path == "/admin/state":
-            async with session.get(venue.rest_url + path) as response:
-                return await response.json()
-        async with session.post(venue.rest_url + path, json=body or {}) as response:
-            assert response.status == 200, await response.text()
-            return await response.json()
 
 
 async def test_delay_slows_every_response(venue: PaperVenueServer, rest: Any) -> None:
