@@ -366,18 +366,13 @@ class PaperVenueServer:
             name = exchange.instrument_name(i)
             if exchange.faults.is_paused(name):
                 continue
-            ticker_text = None
+            ticker: dict[str, object] | None = None  # built once, only if someone listens
             for interval in ("100ms", "raw"):
                 channel = f"ticker.{name}.{interval}"
                 subscribers = self._subscribers.get(channel)
                 if subscribers:
-                    ticker_text = ticker_text or _push(channel, exchange.ticker_of(i))
-                    text = (
-                        ticker_text
-                        if interval == "100ms"
-                        else _push(channel, exchange.ticker_of(i))
-                    )
-                    await self._send(subscribers, text)
+                    ticker = ticker or exchange.ticker_of(i)
+                    await self._send(subscribers, _push(channel, ticker))
             for interval in ("100ms", "raw"):
                 channel = f"book.{name}.{interval}"
                 for conn in list(self._subscribers.get(channel, ())):

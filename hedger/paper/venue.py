@@ -10,8 +10,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from hedger.paper.auth import Account
 from hedger.paper.faults import Faults
 from hedger.paper.history import MINUTE_MS, History
@@ -398,6 +396,3 @@ class PaperExchange:
 
     def summary_of(self, account_name: str, currency: str) -> dict[str, object]:
         return self.engine.account_summary(account_name, currency).to_deribit()
-
-    def all_instruments(self) -> np.ndarray:
-        return np.arange(len(self.market.universe))
