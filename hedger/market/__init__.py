@@ -1,0 +1,5 @@
+"""Market data: the latest quote per instrument (``MarketState``) and the feeds that fill it."""
+
+from hedger.market.state import BadTick, LiveMarket, MarketSnapshot, MarketState
+
+__all__ = ["BadTick", "LiveMarket", "MarketSnapshot", "MarketState"]

@@ -1,0 +1,177 @@
+"""MarketState: what a valid tick writes, and every reason a bad one is dropped."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+
+import numpy as np
+import pytest
+
+from hedger.market.backoff import Backoff
+from hedger.market.state import BadTick, LiveMarket, MarketState
+
+NAN = float("nan")
+INF = float("inf")
+TS = 1_796_000_000_000
+
+
+def fresh() -> MarketState:
+    return MarketState(["BTC-PERPETUAL", "BTC-27NOV26-90000-C"])
+
+
+def write(state: MarketState, **changes: float) -> bool:
+    """One tick through ``update``: a valid BTC-PERPETUAL quote on row 0 unless changed."""
+    tick: dict[str, float] = {
+        "row": 0,
+        "bid": 90_000.0,
+        "ask": 90_000.5,
+        "mark": 90_000.2,
+        "index": 89_990.0,
+        "underlying": NAN,
+        "iv": NAN,
+        "exch_ts_ms": TS,
+        "recv_s": 100.0,
+    }
+    tick |= changes
+    return state.update(
+        int(tick["row"]),
+        tick["bid"],
+        tick["ask"],
+        tick["mark"],
+        tick["index"],
+        tick["underlying"],
+        tick["iv"],
+        int(tick["exch_ts_ms"]),
+        tick["recv_s"],
+    )
+
+
+def test_a_valid_tick_fills_its_row_only() -> None:
+    state = fresh()
+    assert write(state, row=1, bid=0.03, ask=0.031, mark=0.0305, underlying=90_010.0, iv=0.55)
+    assert (state.bid[1], state.ask[1], state.mark[1]) == (0.03, 0.031, 0.0305)
+    assert (state.index[1], state.underlying_price[1], state.mark_iv[1]) == (
+        89_990.0,
+        90_010.0,
+        0.55,
+    )
+    assert (state.exchange_ts_ms[1], state.received_s[1], state.updates[1]) == (TS, 100.0, 1)
+    assert state.updates[0] == 0 and math.isnan(state.mark[0])
+    assert state.accepted == 1 and sum(state.rejected.values()) == 0
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"mark": NAN}, BadTick.NAN),
+        ({"index": NAN}, BadTick.NAN),
+        ({"bid": INF}, BadTick.NAN),
+        ({"iv": -INF}, BadTick.NAN),
+        ({"mark": 0.0}, BadTick.NON_POSITIVE),
+        ({"index": -1.0}, BadTick.NON_POSITIVE),
+        ({"ask": -0.5}, BadTick.NON_POSITIVE),
+        ({"underlying": 0.0}, BadTick.NON_POSITIVE),
+        ({"iv": 0.0}, BadTick.NON_POSITIVE),
+        ({"bid": 90_001.0, "ask": 90_000.0}, BadTick.CROSSED),
+    ],
+)
+def test_a_bad_tick_is_counted_by_reason_and_never_written(
+    changes: dict[str, float], reason: BadTick
+) -> None:
+    state = fresh()
+    assert write(state)
+    before = state.snapshot()
+    assert not write(state, exch_ts_ms=TS + 1, recv_s=101.0, **changes)
+    assert state.rejected[reason] == 1
+    assert sum(state.rejected.values()) == 1
+    after = state.snapshot()
+    for column in ("bid", "ask", "mark", "index", "exchange_ts_ms", "received_s", "updates"):
+        np.testing.assert_array_equal(getattr(after, column), getattr(before, column))
+    assert after.changed_rows.size == 0  # nothing new for the engine
+
+
+def test_an_older_exchange_timestamp_is_out_of_order_but_the_same_one_is_accepted() -> None:
+    state = fresh()
+    assert write(state, exch_ts_ms=TS)
+    assert not write(state, exch_ts_ms=TS - 1, mark=1.0)
+    assert state.rejected[BadTick.OUT_OF_ORDER] == 1 and state.mark[0] == 90_000.2
+    assert write(state, exch_ts_ms=TS, mark=90_001.0)
+    assert state.mark[0] == 90_001.0 and state.updates[0] == 2
+
+
+def test_an_empty_book_side_is_a_missing_quote_not_a_bad_tick() -> None:
+    state = fresh()
+    assert write(state, row=1, bid=NAN, ask=0.001, mark=0.0008)
+    assert math.isnan(state.bid[1]) and state.ask[1] == 0.001
+
+
+def test_stale_and_age_follow_the_receive_clock() -> None:
+    state = fresh()
+    write(state, row=0, recv_s=100.0)
+    assert state.age_seconds(100.25).tolist() == [0.25, math.inf]  # row 1 never ticked
+    assert state.stale([0, 1], now_s=100.25, stale_after_s=0.5).tolist() == [False, True]
+    assert state.stale(None, now_s=100.75, stale_after_s=0.5).tolist() == [True, True]
+    assert state.stale(np.array([0]), now_s=100.5, stale_after_s=0.5).tolist() == [False]
+
+
+def test_take_changed_hands_each_written_row_once() -> None:
+    state = fresh()
+    write(state, row=1)
+    write(state, row=1, exch_ts_ms=TS + 1)
+    assert state.take_changed().tolist() == [1]
+    assert state.take_changed().tolist() == []
+
+
+def test_extended_keeps_rows_and_data_and_adds_empty_rows() -> None:
+    state = fresh()
+    write(state, row=1, mark=0.03, bid=0.029, ask=0.031)
+    state.reject(BadTick.MALFORMED)
+    bigger = state.extended(["ETH-PERPETUAL", "BTC-PERPETUAL"])
+    assert bigger.symbols == (*state.symbols, "ETH-PERPETUAL")
+    assert bigger.rows["ETH-PERPETUAL"] == 2 and bigger.updates.tolist() == [0, 1, 0]
+    assert bigger.mark[1] == 0.03 and math.isnan(bigger.mark[2])
+    assert bigger.rejected[BadTick.MALFORMED] == 1
+    assert not write(bigger, row=1, mark=0.02, exch_ts_ms=TS - 1)  # ordering carried over
+
+
+def test_duplicate_symbols_are_refused() -> None:
+    with pytest.raises(ValueError, match="duplicate"):
+        MarketState(["BTC-PERPETUAL", "BTC-PERPETUAL"])
+
+
+async def test_the_engine_wakes_once_for_a_burst_of_ticks() -> None:
+    market = LiveMarket(fresh())
+    waiter = asyncio.create_task(market.wait_changed())
+    await asyncio.sleep(0)
+    assert not waiter.done()
+    for i in range(5):  # a burst: conflated into one wake-up
+        market.update(0, 90_000.0, 90_001.0, 90_000.5 + i, 90_000.0, NAN, NAN, TS + i, 1.0)
+    snapshot = await asyncio.wait_for(waiter, 1.0)
+    assert snapshot.changed_rows.tolist() == [0]
+    assert snapshot.mark[0] == 90_004.5 and snapshot.updates[0] == 5
+    assert not market.changed.is_set()
+    # A rejected tick does not wake the engine.
+    assert not market.update(0, NAN, NAN, NAN, 1.0, NAN, NAN, TS + 9, 2.0)
+    assert not market.changed.is_set()
+
+
+def test_backoff_grows_to_the_cap_with_jitter() -> None:
+    backoff, rng = Backoff(initial_s=0.1, cap_s=2.0), random.Random(7)
+    delays = [backoff.delay_s(attempt, rng) for attempt in range(10)]
+    assert 0.05 <= delays[0] <= 0.1
+    assert all(1.0 <= d <= 2.0 for d in delays[5:])  # 0.1 * 2**5 > cap
+    assert len(set(delays)) == len(delays)  # jittered, not lockstep
+    assert backoff.delay_s(10_000, rng) <= 2.0
+    with pytest.raises(ValueError, match="initial_s"):
+        Backoff(initial_s=5.0, cap_s=1.0)
+
+
+def test_a_non_integer_timestamp_is_malformed_and_writes_nothing() -> None:
+    state = fresh()
+    assert not state.update(0, 1.0, 2.0, 1.5, 1.5, NAN, NAN, 1.796e12, 1.0)  # type: ignore[arg-type]
+    assert not state.update(0, 1.0, 2.0, "1.5", 1.5, NAN, NAN, TS, 1.0)  # type: ignore[arg-type]
+    assert not state.update(0, 1.0, 2.0, 1.5, 1.5, NAN, NAN, 2**70, 1.0)
+    assert state.rejected[BadTick.MALFORMED] == 3
+    assert math.isnan(state.mark[0]) and state.exchange_ts_ms[0] == 0 and state.updates[0] == 0
