@@ -21,6 +21,7 @@ $(VENV)/.synced: $(UV) uv.lock pyproject.toml
 
 run: $(VENV)/.synced
 	$(VENV)/bin/hedger check-config $(CONFIG)
+	exec $(VENV)/bin/hedger run --config $(CONFIG)
 
 # promtool tests the alert rules; Debian's prometheus package brings it. Installed here when
 # missing and apt is usable as root (CI); elsewhere the rule tests skip with a loud reason.

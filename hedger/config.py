@@ -75,6 +75,12 @@ class PaperVenue(Strict):
     seed: int = 7
     scenario: str = "stress-switching"
     ticks_per_second: PositiveFloat = 10.0
+    speed: PositiveFloat = Field(
+        default=1.0, description="simulated seconds per wall-clock second (tests, demos)"
+    )
+    history: Seconds = Field(
+        default=7 * 86400.0, gt=0, description="simulated past served as OHLCV history"
+    )
 
 
 class Venue(Strict):

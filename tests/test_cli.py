@@ -45,7 +45,7 @@ def test_bad_config_exits_2_listing_every_error(tmp_path: Path) -> None:
     bad.write_text(
         (ROOT / "config" / "paper.yaml")
         .read_text()
-        .replace("max_orders_per_minute: 12", "max_orders_per_minute: -1")
+        .replace("max_orders_per_minute: 20", "max_orders_per_minute: -1")
         .replace("half_life: 1d", "half_life: forever")
     )
     result = _hedger("check-config", str(bad))
@@ -80,7 +80,7 @@ def test_secrets_never_appear_in_output(tmp_path: Path, valid: bool) -> None:
         text = text.replace(
             "exchange: deribit", "exchange: deribit\n    password: [" + CANARY + "-list]"
         )
-        text = text.replace("max_orders_per_minute: 12", "max_orders_per_minute: zero")
+        text = text.replace("max_orders_per_minute: 20", "max_orders_per_minute: zero")
     path = tmp_path / "cfg.yaml"
     path.write_text(text)
     result = _hedger("check-config", str(path), env={"HEDGER_TEST_KEY": CANARY + "-env"})

@@ -138,6 +138,8 @@ class Executor:
         'journaled' and 'acked'), before anything new is sent. Returns what was resolved."""
         resolved = []
         for record in self.journal.unresolved_orders():
+            if record.venue != self.broker.venue:
+                continue  # another venue's executor owns it
             await self._resolve(record.client_id, record.symbol)
             updated = self.journal.order(record.client_id)
             assert updated is not None

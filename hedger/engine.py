@@ -1,0 +1,604 @@
+"""The live cycle: wait for new quotes -> exposure -> decide -> guard -> execute.
+
+One asyncio task runs the cycle. Feeds only overwrite the latest quote per instrument and
+set one shared event; a cycle reads every venue's columns once, however many ticks landed
+since the last one (conflation: work scales with CPU, never with message rate). Everything
+between the wake-up and the first order is synchronous core code, so no tick can land
+half-way through a computation. An order is awaited inside the cycle: while it is in
+flight nothing else is decided, which is the first of the guarantees against a double hedge
+(the second is the journal; see ``hedger.execution.executor``).
+
+Before the first hedge the engine reconciles: journaled orders of unknown fate are looked
+up on their venue, this daemon's orders still open on a venue (found by client-id prefix)
+are cancelled, and positions are loaded. Positions are read again after every hedge and
+every ``market.reconcile_every``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import structlog
+from numpy.typing import NDArray
+
+from hedger.beta_setup import align_closes, make_beta_book
+from hedger.config import Config
+from hedger.core import guards
+from hedger.core.beta import BetaBook, Betas
+from hedger.core.exposure import Book, Exposure, Position, build_book, exposure
+from hedger.core.factors import CASH_ASSETS, factor_indices
+from hedger.core.policy import Action, Decision, HedgeIntent, HedgeMarket, decide
+from hedger.execution.executor import ExecutionFailedError, Executor, OrderRefusedError
+from hedger.journal import Journal, client_id_prefix
+from hedger.obs.histogram import CYCLE_BUCKETS, LATENCY_BUCKETS, Histogram
+from hedger.portfolio import declared_positions
+from hedger.universe import Universe, build_universe, hedge_market
+from hedger.venues import VenueLink
+
+log = structlog.get_logger("hedger.engine")
+
+Clock = Callable[[], int]
+_TIMEFRAME_MS = {"1m": 60_000, "5m": 300_000, "15m": 900_000, "1h": 3_600_000}
+_TIMEFRAME_MS |= {"4h": 14_400_000, "1d": 86_400_000}
+
+
+@dataclass(slots=True, frozen=True)
+class HedgeRecord:
+    """One hedge as operators see it on /status and in the logs."""
+
+    at_ms: int
+    factor: str
+    venue: str
+    symbol: str
+    side: str
+    qty: float
+    notional_usd: float
+    result: str
+    """filled, partial, rejected, failed or dry_run."""
+    reason: str
+    intent_seq: int
+
+
+@dataclass(slots=True)
+class EngineStats:
+    cycles: int = 0
+    cycle_seconds: Histogram = field(default_factory=lambda: Histogram(CYCLE_BUCKETS))
+    order_latency_seconds: Histogram = field(default_factory=lambda: Histogram(LATENCY_BUCKETS))
+    hedge_orders: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    hedge_notional_usd: dict[str, float] = field(default_factory=dict)
+    guard_refusals: Counter[str] = field(default_factory=Counter)
+    config_reloads: Counter[str] = field(default_factory=Counter)
+    decided_cycles: int = 0
+    """cycles with a decision for every factor; ``inside_band_cycles`` of them held."""
+    inside_band_cycles: int = 0
+
+
+def refusal_kind(refusal: guards.Refusal) -> str:
+    """A low-cardinality label for a refusal: the breached limit, or the gate."""
+    if refusal.limit is not None:
+        return refusal.limit
+    head = refusal.reason.split(":", 1)[0]
+    return {"positions not reconciled with the venue": "not_reconciled"}.get(
+        head, head.replace(" ", "_")
+    )
+
+
+class Engine:
+    def __init__(
+        self,
+        cfg: Config,
+        links: Mapping[str, VenueLink],
+        journal: Journal,
+        *,
+        clock_ms: Clock | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.cfg = cfg
+        self.links = dict(links)
+        self.journal = journal
+        self.clock_ms: Clock = clock_ms or (lambda: int(time.time() * 1000))
+        self.monotonic = monotonic
+        self.stats = EngineStats()
+        self.changed = asyncio.Event()
+        self.guard_state = guards.initial_state(cfg.limits, self.clock_ms())
+        self.executors = {
+            name: Executor(
+                journal,
+                link.broker,
+                daemon_name=cfg.name,
+                clock=self.clock_ms,
+                label_max_len=link.cfg.label_max_len,
+            )
+            for name, link in self.links.items()
+        }
+        self.positions: list[Position] = []
+        self.positions_reconciled = False
+        self.book: Book | None = None
+        self.universe: Universe | None = None
+        self.beta_book: BetaBook | None = None
+        self.beta_assets: tuple[str, ...] = ()
+        self.prior_only_assets: list[str] = []
+        self.hedge_markets: dict[str, HedgeMarket] = {}
+        self.last_hedge_ms: dict[str, int] = {}
+        self.exposure: Exposure | None = None
+        self.betas: Betas | None = None
+        self.decisions: tuple[Decision, ...] = ()
+        self.stale_inputs: tuple[str, ...] = ()
+        self.recent_hedges: deque[HedgeRecord] = deque(maxlen=50)
+        self.started_ms: int | None = None
+        self._factor_idx: NDArray[np.intp] = np.zeros(0, dtype=np.intp)
+        self._beta_idx: NDArray[np.intp] = np.zeros(0, dtype=np.intp)
+        self._hedge_rows: dict[str, int] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
+        self._last_gate: str | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect, reconcile, load positions, subscribe and warm the betas; then cycle."""
+        self.started_ms = self.clock_ms()
+        for link in self.links.values():
+            await link.connect()
+        self.hedge_markets = {
+            f.asset: hedge_market(
+                self.links[f.hedge.venue].market_by_id(f.hedge.symbol),
+                self.links[f.hedge.venue].amount_is_units,
+                self.links[f.hedge.venue].decimal_places,
+            )
+            for f in self.cfg.factors
+        }
+        await self.reconcile_orders()
+        await self.refresh_positions()
+        assert self.universe is not None
+        for name, link in self.links.items():
+            ids = self.universe.subscriptions[name]
+            if ids:
+                link.start_feed(ids, self.changed)
+        await self.warm_betas()
+        self._tasks = [
+            asyncio.create_task(self._cycle_loop(), name="engine-cycle"),
+            asyncio.create_task(self._pulse(), name="engine-pulse"),
+            asyncio.create_task(self._reconcile_loop(), name="engine-reconcile"),
+        ]
+        log.info(
+            "engine_started",
+            venues=list(self.links),
+            factors=list(self.cfg.factor_assets),
+            instruments=len(self.universe.symbols),
+            dry_run=self.cfg.limits.dry_run,
+        )
+
+    async def stop(self, cancel_open_orders: bool = True) -> None:
+        self._stopping.set()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        if cancel_open_orders:
+            with contextlib.suppress(Exception):
+                await self.cancel_own_open_orders("shutdown")
+        for link in self.links.values():
+            await link.close()
+        log.info("engine_stopped")
+
+    async def wait_stopped(self) -> None:
+        await self._stopping.wait()
+
+    # -- reconciliation -----------------------------------------------------------------------
+
+    async def reconcile_orders(self) -> None:
+        """Settle every journaled order of unknown fate, then cancel leftovers on venues."""
+        for executor in self.executors.values():
+            for record in await executor.reconcile():
+                log.info(
+                    "order_reconciled_at_start", client_id=record.client_id, status=record.status
+                )
+        await self.cancel_own_open_orders("start-up")
+
+    async def cancel_own_open_orders(self, why: str) -> int:
+        """Cancel this daemon's open orders (by client-id prefix): their decision is stale."""
+        prefix = client_id_prefix(self.cfg.name)
+        cancelled = 0
+        for name, link in self.links.items():
+            for order in await link.own_open_orders(prefix):
+                done = await link.broker.cancel(order.venue_order_id, order.symbol)
+                cancelled += 1
+                if self.journal.order(order.client_id) is not None:
+                    self.journal.update_order(
+                        order.client_id,
+                        now_ms=self.clock_ms(),
+                        status=done.status,
+                        filled_qty=done.filled,
+                    )
+                self.journal.record_event(
+                    now_ms=self.clock_ms(),
+                    kind="order_cancelled",
+                    client_id=order.client_id,
+                    payload={"venue": name, "why": why, "filled": done.filled},
+                )
+                log.warning("order_cancelled", venue=name, client_id=order.client_id, why=why)
+        return cancelled
+
+    async def refresh_positions(self) -> None:
+        """Positions from every venue plus the declared holdings; rebuild what depends on them."""
+        positions = declared_positions(self.cfg)
+        if self.cfg.portfolio.include_venue_positions:
+            for link in self.links.values():
+                positions += await link.positions()
+        self.positions = positions
+        self._rebuild()
+        self.positions_reconciled = True
+
+    def _rebuild(self) -> None:
+        factors = self.cfg.factor_assets
+        book = build_book(self.positions, (*factors, *self.beta_assets))
+        previous = self.universe
+        universe = build_universe(
+            book,
+            self.positions,
+            {name: link.markets for name, link in self.links.items()},
+            self.cfg.factors,
+            self.cfg.portfolio.reference.implied_vols,
+            existing=previous.subscriptions if previous else None,
+        )
+        self.book, self.universe = book, universe
+        if previous is not None and universe.symbols != previous.symbols:
+            # A position in an instrument nobody streams yet: its rows stay empty (so the
+            # staleness gate refuses to hedge) until the feed has resubscribed.
+            added = sorted(set(universe.symbols) - set(previous.symbols))
+            log.warning("universe_grew", added=added)
+            for name, link in self.links.items():
+                grown = universe.subscriptions[name]
+                if link.market is not None and grown != previous.subscriptions[name]:
+                    link.grow_state(grown)
+                    task = asyncio.create_task(link.reopen_feed(), name=f"resubscribe-{name}")
+                    self._tasks.append(task)
+        self._factor_idx = factor_indices(book.assets, factors)
+        if book.assets != self.beta_assets:
+            if self.beta_assets:
+                log.warning("betas_reset", assets=list(book.assets), hint="new asset in the book")
+            self.beta_assets = book.assets
+            self.beta_book, self.prior_only_assets = make_beta_book(
+                self.cfg.beta, book.assets, factors, self.clock_ms()
+            )
+        self._beta_idx = np.arange(len(book.assets), dtype=np.intp)
+        self._hedge_rows = {}
+        for f in self.cfg.factors:
+            link = self.links[f.hedge.venue]
+            symbol = link.market_by_id(f.hedge.symbol)["symbol"]
+            for row, position in enumerate(self.positions):
+                inst = position.instrument
+                if inst.venue == f.hedge.venue and inst.symbol == symbol:
+                    self._hedge_rows[f.hedge.symbol] = row
+
+    async def warm_betas(self) -> None:
+        """Warm-start the estimators from each asset's OHLCV history (configurable)."""
+        assert self.universe is not None and self.beta_book is not None
+        warm = self.cfg.beta.warmup
+        if warm.lookback <= 0:
+            return
+        since = self.clock_ms() - int(warm.lookback * 1000)
+        series = {}
+        for asset, source in self.universe.price_source.items():
+            venue, instrument_id = source.split(":", 1)
+            try:
+                got = await self.links[venue].closes([instrument_id], warm.timeframe, since)
+            except Exception as exc:  # history is a nicety: priors cover a missing one
+                log.warning("beta_warmup_failed", asset=asset, error=repr(exc))
+                continue
+            series[asset] = got[instrument_id]
+        closes = align_closes(self.beta_assets, series, constant=tuple(CASH_ASSETS))
+        if len(closes) > 1:
+            self.beta_book.warm_start(closes)
+        snapshot = self.beta_book.snapshot()
+        log.info(
+            "betas_warm_started",
+            bars=len(closes),
+            timeframe=warm.timeframe,
+            warm=[a for a, w in zip(self.beta_assets, snapshot.is_warm, strict=True) if w],
+            prior_only=self.prior_only_assets,
+        )
+
+    # -- the cycle ----------------------------------------------------------------------------
+
+    def _columns(self) -> tuple[NDArray[np.float64], ...]:
+        """mark, index, underlying, IV and receive time over every venue, in universe order."""
+        assert self.universe is not None
+        states = [
+            self.links[v].market.state  # type: ignore[union-attr]
+            for v in self.universe.venues
+            if self.universe.subscriptions[v]
+        ]
+        names = ("mark", "index", "underlying_price", "mark_iv", "received_s")
+        if len(states) == 1:
+            return tuple(getattr(states[0], n) for n in names)
+        return tuple(np.concatenate([getattr(s, n) for s in states]) for n in names)
+
+    def compute(self, now_ms: int, now_s: float) -> guards.GuardResult | None:
+        """One synchronous pass of the core; returns what the guards approved (or None)."""
+        assert self.book is not None and self.universe is not None and self.beta_book is not None
+        book, qmap = self.book, self.universe.quote_map
+        mark, index, underlying, iv, received = self._columns()
+        quotes = qmap.quotes(mark, index, underlying, iv, book.asset_of, book.option_rows)
+        age = now_s - received
+        age[np.isnan(age)] = np.inf
+        self.stale_inputs = qmap.stale_inputs(
+            age, self.cfg.market.stale_after, self.universe.symbols
+        )
+        prices = quotes.asset_price
+        seen = np.isfinite(prices)
+        self.beta_book.observe(self._beta_idx[seen], prices[seen], now_ms)
+        self.betas = betas = self.beta_book.sample(now_ms)
+        result = exposure(book, quotes, betas.loadings, self._factor_idx, now_ms)
+        self.exposure = result
+        policy = decide(
+            result,
+            self.cfg.factors,
+            self.hedge_markets,
+            self.cfg.hedge,
+            now_ms,
+            self.last_hedge_ms,
+            self._round_trip_costs(mark),
+        )
+        self.decisions = policy.decisions
+        if not policy.intents:
+            return None
+        health = guards.Health(self.stale_inputs, self.positions_reconciled)
+        checked = guards.check(
+            policy.intents,
+            self.guard_state,
+            self.cfg.limits,
+            health,
+            now_ms,
+            self._hedge_positions_usd(result),
+        )
+        self.guard_state = guards.escalate(
+            self.guard_state, checked, guards.BreachPolicy.HALT, now_ms
+        )
+        self._report_refusals(checked)
+        return checked
+
+    def _round_trip_costs(self, mark: NDArray[np.float64]) -> dict[str, float]:
+        """Taker fee plus half the quoted spread of each hedge instrument (Whalley-Wilmott)."""
+        assert self.universe is not None
+        costs = {}
+        for f in self.cfg.factors:
+            link = self.links[f.hedge.venue]
+            state = link.market.state if link.market else None
+            taker = float(link.market_by_id(f.hedge.symbol).get("taker") or 0.0)
+            half_spread = 0.0
+            if state is not None:
+                row = state.rows[f.hedge.symbol]
+                bid, ask = state.bid[row], state.ask[row]
+                if bid > 0 and ask > 0:
+                    half_spread = float((ask - bid) / (ask + bid))
+            costs[f.asset] = taker + half_spread
+        return costs
+
+    def _hedge_positions_usd(self, result: Exposure) -> dict[str, float]:
+        out = {}
+        assert self.book is not None
+        for f in self.cfg.factors:
+            row = self._hedge_rows.get(f.hedge.symbol)
+            market = self.hedge_markets[f.asset]
+            if row is None:
+                out[f.hedge.symbol] = 0.0
+                continue
+            amount = float(self.book.size[row]) / market.amount_size
+            k = result.factors.index(f.asset)
+            out[f.hedge.symbol] = market.notional_usd(amount, float(result.factor_price[k]))
+        return out
+
+    def _report_refusals(self, checked: guards.GuardResult) -> None:
+        for refusal in checked.refused:
+            self.stats.guard_refusals[refusal_kind(refusal)] += 1
+        gate = checked.refused[0].reason if checked.refused and not checked.approved else None
+        if gate != self._last_gate and gate is not None:
+            log.warning("hedge_refused", reason=gate, intents=len(checked.refused))
+        self._last_gate = gate
+
+    async def _cycle_loop(self) -> None:
+        while True:
+            await self.changed.wait()
+            self.changed.clear()
+            started = time.perf_counter()
+            now_ms, now_s = self.clock_ms(), self.monotonic()
+            try:
+                checked = self.compute(now_ms, now_s)
+            except Exception:
+                log.exception("cycle_failed")
+                await asyncio.sleep(0.5)
+                continue
+            self.stats.cycles += 1
+            self.stats.cycle_seconds.observe(time.perf_counter() - started)
+            inside = self.inside_band()
+            if inside is not None:
+                self.stats.decided_cycles += 1
+                self.stats.inside_band_cycles += inside
+            if checked is not None and checked.approved:
+                await self._hedge(checked, now_ms)
+
+    async def _pulse(self) -> None:
+        """Wake the cycle when no tick does, so staleness is noticed and reported."""
+        interval = max(0.05, min(1.0, self.cfg.market.stale_after / 4))
+        while True:
+            await asyncio.sleep(interval)
+            self.changed.set()
+
+    async def _reconcile_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.cfg.market.reconcile_every)
+            try:
+                await self.refresh_positions()
+            except Exception as exc:
+                self.positions_reconciled = False
+                log.warning("reconcile_failed", error=repr(exc))
+
+    # -- hedging ------------------------------------------------------------------------------
+
+    async def _hedge(self, checked: guards.GuardResult, now_ms: int) -> None:
+        by_factor: dict[str, list[HedgeIntent]] = {}
+        for intent in checked.approved:
+            by_factor.setdefault(intent.factor, []).append(intent)
+        for factor_name, legs in by_factor.items():
+            await self._hedge_factor(factor_name, legs, now_ms, checked.dry_run)
+        try:
+            await self.refresh_positions()
+        except Exception as exc:
+            self.positions_reconciled = False
+            log.warning("reconcile_failed", error=repr(exc))
+
+    async def _hedge_factor(
+        self, factor_name: str, legs: Sequence[HedgeIntent], now_ms: int, dry_run: bool
+    ) -> None:
+        factor = next(f for f in self.cfg.factors if f.asset == factor_name)
+        venue = factor.hedge.venue
+        first = legs[0]
+        decision = next(d for d in self.decisions if d.factor == factor_name)
+        total = sum(leg.qty_contracts for leg in legs)
+        notional = sum(leg.notional_usd for leg in legs)
+        payload = {
+            "beta_delta": decision.beta_delta,
+            "target": decision.target,
+            "deviation": decision.deviation,
+            "band_half_width": decision.band_half_width,
+            "legs": [leg.qty_contracts for leg in legs],
+            "dry_run": dry_run,
+            "nav_usd": self.exposure.nav_usd if self.exposure else None,
+        }
+        seq = self.journal.record_intent(
+            now_ms=now_ms,
+            factor=factor_name,
+            symbol=first.symbol,
+            side=first.side,
+            qty=total,
+            notional_usd=notional,
+            reason=first.reason,
+            decision=payload,
+        )
+        self.last_hedge_ms[factor_name] = now_ms
+        log.info(
+            "hedge_decided",
+            intent_seq=seq,
+            factor=factor_name,
+            venue=venue,
+            symbol=first.symbol,
+            side=first.side,
+            qty=total,
+            notional_usd=round(notional, 2),
+            beta_delta=decision.beta_delta,
+            target=decision.target,
+            deviation=decision.deviation,
+            band_half_width=decision.band_half_width,
+            reason=first.reason,
+            dry_run=dry_run,
+        )
+        if dry_run:
+            self.stats.hedge_orders[(venue, first.symbol, "dry_run")] += len(legs)
+            self._remember(now_ms, factor_name, venue, first, total, notional, "dry_run", seq)
+            return
+        executor = self.executors[venue]
+        for leg in legs:
+            sent = time.perf_counter()
+            result = "filled"
+            try:
+                fill = await executor.execute(seq, leg.leg, leg.symbol, leg.side, leg.qty_contracts)
+                if fill.order.filled < leg.qty_contracts:
+                    result = "partial" if fill.order.filled > 0 else fill.order.status
+                self.guard_state = guards.record_success(self.guard_state)
+            except OrderRefusedError as exc:
+                result = "rejected"
+                self.guard_state = guards.record_error(
+                    self.guard_state, self.clock_ms(), self.cfg.limits, exc.reason
+                )
+            except ExecutionFailedError as exc:
+                result = "failed"
+                self.guard_state = guards.record_error(
+                    self.guard_state, self.clock_ms(), self.cfg.limits, str(exc)
+                )
+            self.stats.order_latency_seconds.observe(time.perf_counter() - sent)
+            self.stats.hedge_orders[(venue, leg.symbol, result)] += 1
+            if result in ("filled", "partial"):
+                self.guard_state = guards.record_order(
+                    self.guard_state, self.clock_ms(), leg.notional_usd
+                )
+                notional_total = self.stats.hedge_notional_usd
+                notional_total[venue] = notional_total.get(venue, 0.0) + leg.notional_usd
+            self._remember(
+                now_ms, factor_name, venue, leg, leg.qty_contracts, leg.notional_usd, result, seq
+            )
+            if result not in ("filled", "partial"):
+                log.error(
+                    "hedge_failed",
+                    intent_seq=seq,
+                    leg=leg.leg,
+                    result=result,
+                    trading=self.guard_state.trading.value,
+                    halted_reason=self.guard_state.reason,
+                )
+                break  # the rest of the decision waits for fresh positions and a new cycle
+
+    def _remember(
+        self,
+        now_ms: int,
+        factor: str,
+        venue: str,
+        intent: HedgeIntent,
+        qty: float,
+        notional: float,
+        result: str,
+        seq: int,
+    ) -> None:
+        self.recent_hedges.append(
+            HedgeRecord(
+                now_ms,
+                factor,
+                venue,
+                intent.symbol,
+                intent.side,
+                qty,
+                notional,
+                result,
+                intent.reason,
+                seq,
+            )
+        )
+
+    # -- operator actions ---------------------------------------------------------------------
+
+    def pause(self, reason: str = "by operator") -> None:
+        self.guard_state = guards.pause(self.guard_state, self.clock_ms(), reason)
+        log.warning("trading_paused", reason=reason)
+
+    def resume(self) -> None:
+        self.guard_state = guards.resume(self.guard_state, self.clock_ms())
+        log.warning("trading_resumed")
+
+    @property
+    def trading_state(self) -> str:
+        """running, paused, halted or dry_run (dry run only matters while running)."""
+        state = self.guard_state.trading
+        dry = self.guard_state.dry_run or self.cfg.limits.dry_run
+        if state is guards.TradingState.RUNNING and dry:
+            return "dry_run"
+        return state.value
+
+    def decision_of(self, factor: str) -> Decision | None:
+        return next((d for d in self.decisions if d.factor == factor), None)
+
+    def inside_band(self) -> bool | None:
+        """Every factor held inside its band this cycle (None before the first decision)."""
+        if not self.decisions or any(np.isnan(d.deviation) for d in self.decisions):
+            return None
+        return all(
+            d.action is Action.HOLD or abs(d.deviation) <= d.band_half_width for d in self.decisions
+        )

@@ -1,0 +1,224 @@
+"""One configured venue: its ccxt client, broker, market state and feed.
+
+The shell around a venue: connecting (markets), reading positions and balances, history
+for the beta warm start, this daemon's open orders, and the ticker feed (Deribit's native
+websocket when the venue speaks Deribit, ``ccxt.pro`` otherwise).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import ccxt.async_support as ccxt_async
+import numpy as np
+import structlog
+from numpy.typing import NDArray
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
+
+from hedger.config import Venue
+from hedger.core.exposure import Position
+from hedger.core.instruments import Instrument, Kind
+from hedger.execution.broker import DeribitBroker, VenueOrder
+from hedger.execution.positions import AMOUNT_IS_UNITS, venue_positions
+from hedger.market.ccxt_feed import CcxtTickerFeed
+from hedger.market.deribit_feed import DeribitTickerFeed
+from hedger.market.state import LiveMarket, MarketState
+
+log = structlog.get_logger("hedger.venues")
+
+_DERIBIT_WS = {False: "wss://www.deribit.com/ws/api/v2", True: "wss://test.deribit.com/ws/api/v2"}
+
+
+def coin_holdings(balance: Mapping[str, Any], venue: str) -> list[Position]:
+    """Each currency's equity as a spot holding, less the options' value.
+
+    ccxt's ``total`` is Deribit's ``equity``, which includes the mark value of open options
+    (and the unrealised P&L of futures). The options are positions of their own whose
+    Greeks the exposure computes, so their value is taken out here or it would be counted
+    twice; futures P&L stays in, because a coin-margined future's P&L *is* coin held.
+    """
+    totals = dict(balance.get("total") or {})
+    info = balance.get("info") or {}
+    summaries = info.get("summaries") if isinstance(info, Mapping) else None
+    for summary in summaries or ():
+        code = str(summary.get("currency", "")).upper()
+        options_value = float(summary.get("options_value") or 0.0)
+        if code in totals and options_value:
+            totals[code] = float(totals[code]) - options_value
+    return [
+        Position(Instrument(f"{venue}:{code}", Kind.SPOT, str(code), venue=venue), float(amount))
+        for code, amount in sorted(totals.items())
+        if amount
+    ]
+
+
+class VenueLink:
+    """A venue as the engine uses it. ``market`` and the feed exist once subscribed."""
+
+    def __init__(self, name: str, cfg: Venue, client: Any | None = None) -> None:
+        self.name = name
+        self.cfg = cfg
+        self.client = client if client is not None else make_client(cfg)
+        self.broker = DeribitBroker(self.client, name)
+        self.market: LiveMarket | None = None
+        self.feed: DeribitTickerFeed | CcxtTickerFeed | None = None
+        self._pro: Any | None = None
+        self._pro_start: asyncio.Task[None] | None = None
+
+    @property
+    def speaks_deribit(self) -> bool:
+        return self.cfg.exchange == "deribit"
+
+    @property
+    def markets(self) -> Mapping[str, Mapping[str, Any]]:
+        markets: Mapping[str, Mapping[str, Any]] = self.client.markets or {}
+        return markets
+
+    @property
+    def decimal_places(self) -> bool:
+        return bool(self.client.precisionMode == ccxt_async.DECIMAL_PLACES)
+
+    @property
+    def amount_is_units(self) -> bool:
+        return self.cfg.exchange in AMOUNT_IS_UNITS
+
+    def market_by_id(self, instrument_id: str) -> Mapping[str, Any]:
+        found = self.client.markets_by_id.get(instrument_id)
+        if not found:
+            raise KeyError(f"{instrument_id!r} is not listed on {self.name}")
+        market: Mapping[str, Any] = found[0]
+        return market
+
+    async def _retry(self, what: str, call: Any, *args: Any, limit_s: float = 60.0) -> Any:
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(ccxt_async.NetworkError),
+            wait=wait_exponential(multiplier=0.2, max=5.0),
+            stop=stop_after_delay(limit_s),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                if attempt.retry_state.attempt_number > 1:
+                    log.info("venue_retry", venue=self.name, call=what)
+                return await call(*args)
+        raise AssertionError("unreachable: tenacity reraises or returns")
+
+    async def connect(self) -> None:
+        await self._retry("load_markets", self.client.load_markets)
+        log.info("venue_connected", venue=self.name, markets=len(self.markets))
+
+    async def positions(self) -> list[Position]:
+        """Open positions and coin/cash equity, as the venue reports them now."""
+        rows = await self._retry("fetch_positions", self.client.fetch_positions)
+        balance = await self._retry("fetch_balance", self.client.fetch_balance)
+        positions = venue_positions(rows, self.markets, self.cfg.exchange, self.name)
+        # Equity already holds the futures' unrealised P&L: entry prices would count it in
+        # NAV a second time (their delta does not depend on it).
+        positions = [Position(p.instrument, p.qty, None) for p in positions]
+        return positions + coin_holdings(balance, self.name)
+
+    async def closes(
+        self, instrument_ids: Sequence[str], timeframe: str, since_ms: int
+    ) -> dict[str, tuple[NDArray[np.int64], NDArray[np.float64]]]:
+        """OHLCV close series (timestamps, closes) per instrument id since ``since_ms``."""
+        out = {}
+        for instrument_id in instrument_ids:
+            symbol = self.market_by_id(instrument_id)["symbol"]
+            candles: list[list[float]] = []
+            cursor = since_ms
+            while True:
+                page = await self._retry(
+                    "fetch_ohlcv", self.client.fetch_ohlcv, symbol, timeframe, cursor, 1000
+                )
+                fresh = [c for c in page if not candles or c[0] > candles[-1][0]]
+                if not fresh:
+                    break
+                candles += fresh
+                cursor = int(fresh[-1][0]) + 1
+                if len(page) < 1000:
+                    break
+            out[instrument_id] = (
+                np.array([int(c[0]) for c in candles], dtype=np.int64),
+                np.array([float(c[4]) for c in candles], dtype=np.float64),
+            )
+        return out
+
+    async def own_open_orders(self, prefix: str) -> list[VenueOrder]:
+        orders = await self._retry("fetch_open_orders", self.broker.open_orders)
+        return [o for o in orders if o.client_id.startswith(prefix)]
+
+    def start_feed(self, instrument_ids: Sequence[str], changed: asyncio.Event) -> LiveMarket:
+        """Stream ``instrument_ids`` into a fresh state that sets the shared ``changed``."""
+        market = LiveMarket(MarketState(instrument_ids))
+        market.changed = changed
+        self.market = market
+        self._open_feed(instrument_ids)
+        return market
+
+    def grow_state(self, instrument_ids: Sequence[str]) -> None:
+        """More rows at the end of the state; existing rows keep their index and data."""
+        assert self.market is not None
+        self.market.replace_state(self.market.state.extended(instrument_ids))
+
+    async def reopen_feed(self) -> None:
+        """Resubscribe to every row of the state (a new position to price). Reopening with
+        the whole list is simpler to reason about than a diff, and it is rare."""
+        assert self.market is not None
+        if self.feed is not None:
+            await self.feed.stop()
+        self._open_feed(self.market.state.symbols)
+
+    def _open_feed(self, instrument_ids: Sequence[str]) -> None:
+        assert self.market is not None
+        market = self.market
+        if self.speaks_deribit:
+            url = self.cfg.urls.ws or _DERIBIT_WS[self.cfg.testnet]
+            feed = DeribitTickerFeed(market, url, instrument_ids)
+            feed.start()
+            self.feed = feed
+        else:
+            import ccxt.pro as ccxt_pro
+
+            if self._pro is None:
+                self._pro = make_client(self.cfg, ccxt_pro)
+            generic = CcxtTickerFeed(market, self._pro, instrument_ids)
+            self._pro_start = asyncio.get_running_loop().create_task(generic.start())
+            self.feed = generic
+
+    @property
+    def reconnects(self) -> int:
+        if isinstance(self.feed, DeribitTickerFeed):
+            return self.feed.stats.reconnects
+        if isinstance(self.feed, CcxtTickerFeed):
+            return self.feed.stats.recoveries
+        return 0
+
+    async def close(self) -> None:
+        if self.feed is not None:
+            await self.feed.stop()
+        if self._pro is not None:
+            await self._pro.close()
+        await self.client.close()
+
+
+def make_client(cfg: Venue, module: Any = ccxt_async) -> Any:
+    options: dict[str, Any] = {
+        "enableRateLimit": True,
+        "timeout": int(cfg.timeout_seconds * 1000),
+    }
+    for key, value in (("apiKey", cfg.api_key), ("secret", cfg.secret), ("password", cfg.password)):
+        if value is not None:
+            options[key] = value.get_secret_value()
+    client = getattr(module, cfg.exchange)(options)
+    if cfg.testnet:
+        client.set_sandbox_mode(True)
+    if cfg.urls.rest or cfg.urls.ws:
+        api = dict(client.urls.get("api") or {})
+        if cfg.urls.rest:
+            api["rest"] = cfg.urls.rest
+        if cfg.urls.ws:
+            api["ws"] = cfg.urls.ws
+        client.urls["api"] = api
+    return client

@@ -1,0 +1,37 @@
+"""A daemon on the embedded paper venue, sped up, with its journal in a temporary directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hedger.config import Config, load_config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def paper_config(tmp_path: Path, **paper: Any) -> Config:
+    """``config/paper.yaml`` with the venue sped up and the journal under ``tmp_path``.
+
+    Extra keyword arguments override fields of the embedded venue (``speed``, ``seed``...);
+    ``limits``/``hedge``/``market`` overrides go through ``with_updates``.
+    """
+    cfg = load_config(ROOT / "config" / "paper.yaml")
+    venue = cfg.venues["paper"]
+    assert venue.paper is not None
+    settings = {"speed": 40.0, "ticks_per_second": 20.0, "history": 2 * 86400.0} | paper
+    venue = venue.model_copy(update={"paper": venue.paper.model_copy(update=settings)})
+    return cfg.model_copy(
+        update={
+            "venues": {"paper": venue},
+            "journal": cfg.journal.model_copy(update={"path": str(tmp_path / "journal.sqlite")}),
+        }
+    )
+
+
+def with_updates(cfg: Config, **sections: dict[str, Any]) -> Config:
+    """Replace fields of top-level sections, e.g. ``limits={"dry_run": True}``."""
+    update = {
+        name: getattr(cfg, name).model_copy(update=fields) for name, fields in sections.items()
+    }
+    return cfg.model_copy(update=update)
