@@ -53,10 +53,36 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(exc.render(), file=sys.stderr)
         return EXIT_BAD_CONFIG
     register_secrets(_secrets_of(cfg))
-    if args.dry_run:
-        cfg = cfg.model_copy(update={"limits": cfg.limits.model_copy(update={"dry_run": True})})
     configure_logging(cfg.logging.level, cfg.logging.format)
-    return asyncio.run(run_forever(cfg, config_path=args.config))
+    return asyncio.run(run_forever(cfg, config_path=args.config, force_dry_run=args.dry_run))
+
+
+def cmd_ctl(args: argparse.Namespace) -> int:
+    """Talk to a running daemon's HTTP port (status needs no token; actions do)."""
+    import os
+    import urllib.error
+    import urllib.request
+
+    token = args.token or os.environ.get("HEDGER_TOKEN")
+    if args.token_file:
+        with open(args.token_file, encoding="utf-8") as handle:
+            token = handle.read().strip()
+    if args.action == "status":
+        request = urllib.request.Request(f"{args.url}/status")
+    else:
+        request = urllib.request.Request(f"{args.url}/control/{args.action}", method="POST")
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=args.timeout) as response:
+            print(response.read().decode())
+            return EXIT_OK
+    except urllib.error.HTTPError as exc:
+        print(f"hedger ctl {args.action}: HTTP {exc.code}: {exc.read().decode()}", file=sys.stderr)
+        return 1
+    except (urllib.error.URLError, OSError) as exc:
+        print(f"hedger ctl {args.action}: cannot reach {args.url}: {exc}", file=sys.stderr)
+        return 1
 
 
 def cmd_paper_venue(args: argparse.Namespace) -> int:
@@ -102,6 +128,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", "-c", required=True, help="path to the YAML config")
     run.add_argument("--dry-run", action="store_true", help="journal and log, send nothing")
     run.set_defaults(handler=cmd_run)
+
+    ctl = sub.add_parser("ctl", help="pause, resume, reload or inspect a running daemon")
+    ctl.add_argument("action", choices=["pause", "resume", "reload", "status"])
+    ctl.add_argument("--url", default="http://127.0.0.1:9184")
+    ctl.add_argument("--token", help="bearer token (default: $HEDGER_TOKEN)")
+    ctl.add_argument("--token-file", help="read the bearer token from this file")
+    ctl.add_argument("--timeout", type=float, default=30.0)
+    ctl.set_defaults(handler=cmd_ctl)
 
     venue = sub.add_parser(
         "paper-venue", help="serve the simulated market over Deribit's API v2 on loopback"

@@ -298,6 +298,9 @@ class HedgePolicy(Strict):
     cooldown: Seconds = 30.0
     max_order_contracts: PositiveFloat | None = None
     order: OrderConfig = OrderConfig()
+    cancel_open_orders_on_stop: bool = Field(
+        default=True, description="on SIGTERM, cancel this daemon's open orders before exiting"
+    )
 
 
 class Limits(Strict):

@@ -137,6 +137,8 @@ class Engine:
         self._hedge_rows: dict[str, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
         self._last_gate: str | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -175,8 +177,14 @@ class Engine:
             dry_run=self.cfg.limits.dry_run,
         )
 
-    async def stop(self, cancel_open_orders: bool = True) -> None:
+    async def stop(self, cancel_open_orders: bool = True, drain_s: float = 15.0) -> None:
+        """Stop cycling; a hedge in flight is let finish (bounded) so that no order is left
+        journaled but unresolved by a clean shutdown."""
         self._stopping.set()
+        try:
+            await asyncio.wait_for(self._idle.wait(), drain_s)
+        except TimeoutError:
+            log.error("stop_with_hedge_in_flight", waited_s=drain_s)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -424,8 +432,12 @@ class Engine:
             if inside is not None:
                 self.stats.decided_cycles += 1
                 self.stats.inside_band_cycles += inside
-            if checked is not None and checked.approved:
-                await self._hedge(checked, now_ms)
+            if checked is not None and checked.approved and not self._stopping.is_set():
+                self._idle.clear()
+                try:
+                    await self._hedge(checked, now_ms)
+                finally:
+                    self._idle.set()
 
     async def _pulse(self) -> None:
         """Wake the cycle when no tick does, so staleness is noticed and reported."""
@@ -575,6 +587,23 @@ class Engine:
 
     # -- operator actions ---------------------------------------------------------------------
 
+    async def apply_config(self, cfg: Config, changed_paths: Sequence[str]) -> None:
+        """Swap in a validated config whose changes are all live-safe (see hedger.reload).
+
+        The next cycle decides with it. Beta settings rebuild the estimators (and warm them
+        from history again); declared holdings re-read the positions.
+        """
+        self.cfg = cfg
+        if cfg.limits.dry_run != self.guard_state.dry_run:
+            self.guard_state = guards.set_dry_run(self.guard_state, cfg.limits.dry_run)
+        if any(p.startswith("beta.") for p in changed_paths):
+            self.beta_assets = ()
+            self._rebuild()
+            await self.warm_betas()
+        if any(p.startswith("portfolio.") for p in changed_paths):
+            await self.refresh_positions()
+        self.changed.set()
+
     def pause(self, reason: str = "by operator") -> None:
         self.guard_state = guards.pause(self.guard_state, self.clock_ms(), reason)
         log.warning("trading_paused", reason=reason)
@@ -591,6 +620,18 @@ class Engine:
         if state is guards.TradingState.RUNNING and dry:
             return "dry_run"
         return state.value
+
+    def oldest_input_age_s(self, venue: str, now_s: float) -> float | None:
+        """Seconds since the least recently updated input row of ``venue`` (inf: never)."""
+        link = self.links[venue]
+        if self.universe is None or link.market is None:
+            return None
+        start = self.universe.offsets[venue]
+        inputs = self.universe.quote_map.inputs
+        mine = inputs[(inputs >= start) & (inputs < start + len(link.market.state))] - start
+        if not len(mine):
+            return None
+        return float(link.market.state.age_seconds(now_s, mine).max())
 
     def decision_of(self, factor: str) -> Decision | None:
         return next((d for d in self.decisions if d.factor == factor), None)

@@ -11,14 +11,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import structlog
+from watchfiles import awatch
 
 from hedger.config import Config, Venue, VenueUrls
+from hedger.control import Control
 from hedger.engine import Engine
 from hedger.journal import Journal
+from hedger.obs.http import HttpServer, build_app
+from hedger.obs.metrics import build_registry
 from hedger.paper.run import build_server
 from hedger.paper.server import PaperVenueServer
 from hedger.venues import VenueLink
@@ -35,8 +39,10 @@ class Daemon:
     cfg: Config
     engine: Engine
     journal: Journal
+    control: Control
     paper: dict[str, PaperVenueServer] = field(default_factory=dict)
-    extras: list[Callable[[], object]] = field(default_factory=list)
+    http: HttpServer | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
 async def start_paper_venues(cfg: Config) -> tuple[Config, dict[str, PaperVenueServer]]:
@@ -66,7 +72,18 @@ async def start_paper_venues(cfg: Config) -> tuple[Config, dict[str, PaperVenueS
     return cfg.model_copy(update={"venues": venues}), servers
 
 
-async def start_daemon(cfg: Config) -> Daemon:
+async def start_daemon(
+    file_cfg: Config,
+    config_path: str | None = None,
+    *,
+    force_dry_run: bool = False,
+    serve_http: bool = True,
+    watch_config: bool = True,
+) -> Daemon:
+    """Start everything ``hedger run`` runs; ``file_cfg`` is the config as the file says."""
+    cfg = file_cfg
+    if force_dry_run:
+        cfg = cfg.model_copy(update={"limits": cfg.limits.model_copy(update={"dry_run": True})})
     cfg, servers = await start_paper_venues(cfg)
     clock = None
     if servers:
@@ -82,33 +99,63 @@ async def start_daemon(cfg: Config) -> Daemon:
             await server.stop()
         journal.close()
         raise
-    return Daemon(cfg, engine, journal, servers)
+    control = Control(engine, file_cfg, config_path, force_dry_run)
+    daemon = Daemon(cfg, engine, journal, control, servers)
+    if serve_http:
+        token = cfg.http.token.get_secret_value() if cfg.http.token else None
+        app = build_app(engine, control, build_registry(engine), token)
+        daemon.http = HttpServer(app, cfg.http.host, cfg.http.port)
+        await daemon.http.start()
+        log.info("http_started", url=daemon.http.url, control=token is not None)
+    if watch_config and config_path is not None:
+        daemon.tasks.append(asyncio.create_task(watch_file(control, config_path)))
+    return daemon
+
+
+async def watch_file(control: Control, path: str) -> None:
+    """Reload when the file changes (editors replace files: watch its directory)."""
+    target = Path(path).resolve()
+    async for changes in awatch(target.parent, debounce=500, recursive=False):
+        if any(Path(changed).resolve() == target for _, changed in changes):
+            await control.reload(trigger="file")
 
 
 async def stop_daemon(daemon: Daemon, cancel_open_orders: bool = True) -> None:
+    for task in daemon.tasks:
+        task.cancel()
+    for task in daemon.tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
     try:
         await asyncio.wait_for(daemon.engine.stop(cancel_open_orders), SHUTDOWN_TIMEOUT_S)
     except TimeoutError:
         log.error("shutdown_timeout", seconds=SHUTDOWN_TIMEOUT_S)
-    for stop in reversed(daemon.extras):
-        with contextlib.suppress(Exception):
-            result = stop()
-            if asyncio.iscoroutine(result):
-                await result
+    if daemon.http is not None:
+        await daemon.http.stop()
     for server in daemon.paper.values():
         await server.stop()
     daemon.journal.close()
     log.info("daemon_stopped")
 
 
-async def run_forever(cfg: Config, config_path: str | None = None) -> int:
-    """Run until SIGINT/SIGTERM; exit code 0 on a clean stop."""
+async def run_forever(
+    cfg: Config, config_path: str | None = None, force_dry_run: bool = False
+) -> int:
+    """Run until SIGINT/SIGTERM (SIGHUP reloads); exit code 0 on a clean stop."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    daemon = await start_daemon(cfg)
+    daemon = await start_daemon(cfg, config_path, force_dry_run=force_dry_run)
+    reloads: set[asyncio.Task[object]] = set()
+
+    def on_sighup() -> None:
+        task = loop.create_task(daemon.control.reload(trigger="sighup"))
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, on_sighup)
     await stop.wait()
     log.info("shutdown_requested")
-    await stop_daemon(daemon)
+    await stop_daemon(daemon, cancel_open_orders=cfg.hedge.cancel_open_orders_on_stop)
     return 0

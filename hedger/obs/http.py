@@ -1,0 +1,217 @@
+"""One HTTP port for operators: /metrics, /healthz, /readyz, /status and /control/*.
+
+Control endpoints need ``Authorization: Bearer <http.token>``; without a configured token
+they are closed. A request without a valid token gets 401 and changes nothing.
+"""
+
+from __future__ import annotations
+
+import hmac
+import math
+import time
+from typing import Any
+
+import orjson
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from hedger.control import Control
+from hedger.engine import Engine
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    body = orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY, default=_finite)
+    return web.Response(body=body, status=status, content_type="application/json")
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return None if not math.isfinite(value) else value
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _number(value: float) -> float | None:
+    """JSON has no NaN or infinity: say 'unknown' as null."""
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def readiness(engine: Engine) -> list[str]:
+    """Why the daemon is not ready to hedge (empty: ready)."""
+    reasons = []
+    if not engine.positions_reconciled:
+        reasons.append("positions not reconciled")
+    if engine.exposure is None:
+        reasons.append("no exposure computed yet")
+    if engine.stale_inputs:
+        reasons.append(f"stale inputs: {', '.join(engine.stale_inputs)}")
+    if engine.trading_state == "halted":
+        reasons.append(f"halted: {engine.guard_state.reason}")
+    return reasons
+
+
+def status(engine: Engine, control: Control) -> dict[str, Any]:
+    now_s = engine.monotonic()
+    result = engine.exposure
+    factors = []
+    if result is not None:
+        for k, factor in enumerate(result.factors):
+            decision = engine.decision_of(factor)
+            factors.append(
+                {
+                    "factor": factor,
+                    "price": _number(result.factor_price[k]),
+                    "beta_delta": _number(result.beta_delta[k]),
+                    "beta_delta_usd": _number(result.beta_delta_usd[k]),
+                    "portfolio_beta": _number(result.portfolio_beta[k]),
+                    "gamma_usd_per_pct": _number(result.gamma_usd_per_pct[k]),
+                    "target": None if decision is None else _number(decision.target),
+                    "band_half_width": None
+                    if decision is None
+                    else _number(decision.band_half_width),
+                    "deviation": None if decision is None else _number(decision.deviation),
+                    "action": None if decision is None else decision.action.value,
+                    "reason": None if decision is None else decision.reason,
+                }
+            )
+    assets = []
+    if result is not None:
+        betas = engine.betas
+        per_asset = result.asset_factor_delta_usd
+        for i, asset in enumerate(result.assets):
+            assets.append(
+                {
+                    "asset": asset,
+                    "price": _number(result.asset_price[i]),
+                    "delta_usd": _number(result.asset_delta_usd[i]),
+                    "loadings": [_number(x) for x in result.loadings[i]],
+                    "beta_delta_usd": [_number(x) for x in per_asset[i]],
+                    "beta_warm": None if betas is None else bool(betas.is_warm[i]),
+                    "beta_collinear": None if betas is None else bool(betas.collinear[i]),
+                }
+            )
+    feeds = {}
+    for name, link in engine.links.items():
+        age = engine.oldest_input_age_s(name, now_s)
+        feeds[name] = {
+            "oldest_input_age_s": None if age is None else _number(age),
+            "updates": 0 if link.market is None else link.market.state.accepted,
+            "reconnects": link.reconnects,
+            "bad_messages": {}
+            if link.market is None
+            else {r.value: n for r, n in link.market.state.rejected.items() if n},
+        }
+    guard = engine.guard_state
+    return {
+        "name": engine.cfg.name,
+        "trading_state": engine.trading_state,
+        "trading_reason": guard.reason,
+        "consecutive_errors": guard.consecutive_errors,
+        "config_version": control.version,
+        "ready": not readiness(engine),
+        "not_ready_because": readiness(engine),
+        "nav_usd": None if result is None else _number(result.nav_usd),
+        "vega_usd": None if result is None else _number(result.vega_usd),
+        "theta_usd": None if result is None else _number(result.theta_usd),
+        "factors": factors,
+        "assets": assets,
+        "stale_inputs": list(engine.stale_inputs),
+        "feeds": feeds,
+        "cycles": engine.stats.cycles,
+        "cycle_seconds_p50": _number(engine.stats.cycle_seconds.quantile(0.5)),
+        "cycle_seconds_p99": _number(engine.stats.cycle_seconds.quantile(0.99)),
+        "last_hedges": [
+            {
+                "at_ms": h.at_ms,
+                "factor": h.factor,
+                "venue": h.venue,
+                "symbol": h.symbol,
+                "side": h.side,
+                "qty": h.qty,
+                "notional_usd": h.notional_usd,
+                "result": h.result,
+                "reason": h.reason,
+                "intent_seq": h.intent_seq,
+            }
+            for h in reversed(engine.recent_hedges)
+        ][:20],
+        "server_time_ms": int(time.time() * 1000),
+    }
+
+
+def build_app(
+    engine: Engine, control: Control, registry: CollectorRegistry, token: str | None
+) -> web.Application:
+    expected = f"Bearer {token}".encode() if token else None
+
+    def authorised(request: web.Request) -> bool:
+        given = request.headers.get("Authorization", "").encode()
+        return expected is not None and hmac.compare_digest(given, expected)
+
+    def refuse() -> web.Response:
+        why = "missing or invalid bearer token" if expected else "no http.token configured"
+        return _json({"error": f"unauthorised: {why}"}, status=401)
+
+    async def metrics(request: web.Request) -> web.Response:
+        return web.Response(
+            body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
+
+    async def healthz(request: web.Request) -> web.Response:
+        return _json({"status": "alive"})
+
+    async def readyz(request: web.Request) -> web.Response:
+        reasons = readiness(engine)
+        return _json({"ready": not reasons, "reasons": reasons}, status=503 if reasons else 200)
+
+    async def get_status(request: web.Request) -> web.Response:
+        return _json(status(engine, control))
+
+    async def pause(request: web.Request) -> web.Response:
+        if not authorised(request):
+            return refuse()
+        return _json(control.pause(who=request.remote or "http"))
+
+    async def resume(request: web.Request) -> web.Response:
+        if not authorised(request):
+            return refuse()
+        return _json(control.resume(who=request.remote or "http"))
+
+    async def reload(request: web.Request) -> web.Response:
+        if not authorised(request):
+            return refuse()
+        result = await control.reload(trigger="http")
+        return _json(result.as_dict(), status=200 if result.applied else 422)
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/status", get_status)
+    app.router.add_post("/control/pause", pause)
+    app.router.add_post("/control/resume", resume)
+    app.router.add_post("/control/reload", reload)
+    return app
+
+
+class HttpServer:
+    def __init__(self, app: web.Application, host: str, port: int) -> None:
+        self.app, self.host, self.port = app, host, port
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        server = site._server
+        assert server is not None
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()

@@ -1,0 +1,193 @@
+"""Prometheus metrics, read from the engine's latest state at scrape time.
+
+A custom collector rather than gauges set on every cycle: a cycle pays nothing for metrics,
+and a scrape sees one consistent state (the event loop is not running a cycle while the
+collector reads). Names are a contract (README "Metrics"): prefix ``hedger_``, base units,
+``_total`` for counters, labels of low cardinality only (factor, asset, venue, reason).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import numpy as np
+from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+from hedger.engine import Engine
+from hedger.obs.histogram import Histogram
+
+TRADING_STATE_CODE = {"running": 0, "paused": 1, "halted": 2, "dry_run": 3}
+
+
+def _histogram(name: str, doc: str, hist: Histogram) -> HistogramMetricFamily:
+    family = HistogramMetricFamily(name, doc)
+    family.add_metric([], hist.cumulative(), hist.total)
+    return family
+
+
+class EngineCollector(Collector):
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def collect(self) -> Iterator[Metric]:
+        engine, stats = self.engine, self.engine.stats
+        yield GaugeMetricFamily("hedger_up", "1 while the daemon runs", value=1)
+        yield GaugeMetricFamily(
+            "hedger_trading_state",
+            "0 running, 1 paused, 2 halted, 3 dry-run",
+            value=TRADING_STATE_CODE[engine.trading_state],
+        )
+        yield from self._exposure()
+        yield from self._orders()
+        yield from self._market()
+        refusals = CounterMetricFamily(
+            "hedger_guard_refusals", "hedge intents refused by the guards", labels=["reason"]
+        )
+        for reason, count in sorted(stats.guard_refusals.items()):
+            refusals.add_metric([reason], count)
+        yield refusals
+        reloads = CounterMetricFamily(
+            "hedger_config_reloads", "config reloads by result", labels=["result"]
+        )
+        for result in ("applied", "refused"):
+            reloads.add_metric([result], stats.config_reloads[result])
+        yield reloads
+        yield _histogram(
+            "hedger_cycle_seconds", "time of one engine cycle (compute only)", stats.cycle_seconds
+        )
+
+    def _exposure(self) -> Iterator[Metric]:
+        result = self.engine.exposure
+        if result is None:
+            return
+        factors = result.factors
+        beta = GaugeMetricFamily(
+            "hedger_portfolio_beta", "beta-delta USD / NAV per factor", labels=["factor"]
+        )
+        beta_delta = GaugeMetricFamily(
+            "hedger_portfolio_beta_delta",
+            "beta-weighted delta per factor, in the factor's units or USD",
+            labels=["factor", "unit"],
+        )
+        gamma = GaugeMetricFamily(
+            "hedger_portfolio_gamma",
+            "change of the USD beta-delta for a 1% factor move",
+            labels=["factor"],
+        )
+        target = GaugeMetricFamily(
+            "hedger_target_beta_delta", "target beta-delta (factor units)", labels=["factor"]
+        )
+        band = GaugeMetricFamily(
+            "hedger_band_half_width", "band half-width (factor units)", labels=["factor"]
+        )
+        ratio = GaugeMetricFamily(
+            "hedger_band_deviation_ratio",
+            "|beta-delta - target| / band half-width (> 1: outside the band)",
+            labels=["factor"],
+        )
+        portfolio_beta, units = result.portfolio_beta, result.beta_delta
+        gamma_pct = result.gamma_usd_per_pct
+        for k, factor in enumerate(factors):
+            beta.add_metric([factor], float(portfolio_beta[k]))
+            beta_delta.add_metric([factor, "benchmark"], float(units[k]))
+            beta_delta.add_metric([factor, "usd"], float(result.beta_delta_usd[k]))
+            gamma.add_metric([factor], float(gamma_pct[k]))
+            decision = self.engine.decision_of(factor)
+            if decision is not None and not math.isnan(decision.band_half_width):
+                target.add_metric([factor], decision.target)
+                band.add_metric([factor], decision.band_half_width)
+                if decision.band_half_width > 0:
+                    ratio.add_metric([factor], abs(decision.deviation) / decision.band_half_width)
+        yield from (beta, beta_delta, gamma, target, band, ratio)
+        yield GaugeMetricFamily(
+            "hedger_portfolio_vega_usd", "USD per vol point", value=result.vega_usd
+        )
+        yield GaugeMetricFamily(
+            "hedger_portfolio_theta_usd", "USD per calendar day", value=result.theta_usd
+        )
+        yield GaugeMetricFamily(
+            "hedger_portfolio_nav_usd", "net liquidation value", value=result.nav_usd
+        )
+        asset_beta = GaugeMetricFamily(
+            "hedger_asset_beta", "loading of each asset on each factor", labels=["asset", "factor"]
+        )
+        contribution = GaugeMetricFamily(
+            "hedger_asset_beta_delta_usd",
+            "each asset's contribution to the factor's beta-delta",
+            labels=["asset", "factor"],
+        )
+        per_asset = result.asset_factor_delta_usd
+        for i, asset in enumerate(result.assets):
+            for k, factor in enumerate(factors):
+                asset_beta.add_metric([asset, factor], float(result.loadings[i, k]))
+                contribution.add_metric([asset, factor], float(per_asset[i, k]))
+        yield asset_beta
+        yield contribution
+
+    def _orders(self) -> Iterator[Metric]:
+        stats = self.engine.stats
+        orders = CounterMetricFamily(
+            "hedger_hedge_orders",
+            "hedge orders by venue, instrument and result",
+            labels=["venue", "instrument", "result"],
+        )
+        for (venue, instrument, result), count in sorted(stats.hedge_orders.items()):
+            orders.add_metric([venue, instrument, result], count)
+        yield orders
+        notional = CounterMetricFamily(
+            "hedger_hedge_notional_usd", "USD notional of filled hedges", labels=["venue"]
+        )
+        for venue in self.engine.links:
+            notional.add_metric([venue], stats.hedge_notional_usd.get(venue, 0.0))
+        yield notional
+        yield _histogram(
+            "hedger_order_latency_seconds",
+            "from sending a hedge order to knowing its outcome",
+            stats.order_latency_seconds,
+        )
+
+    def _market(self) -> Iterator[Metric]:
+        engine = self.engine
+        updates = CounterMetricFamily(
+            "hedger_market_updates", "ticker updates accepted", labels=["venue"]
+        )
+        age = GaugeMetricFamily(
+            "hedger_market_data_age_seconds",
+            "age of the oldest market input the exposure depends on",
+            labels=["venue"],
+        )
+        reconnects = CounterMetricFamily(
+            "hedger_feed_reconnects", "feed reconnections", labels=["venue"]
+        )
+        bad = CounterMetricFamily(
+            "hedger_bad_messages", "market messages dropped, by reason", labels=["venue", "reason"]
+        )
+        now_s = engine.monotonic()
+        for name, link in engine.links.items():
+            reconnects.add_metric([name], link.reconnects)
+            if link.market is None:
+                continue
+            state = link.market.state
+            updates.add_metric([name], state.accepted)
+            for reason, count in state.rejected.items():
+                bad.add_metric([name, reason.value], count)
+            oldest = engine.oldest_input_age_s(name, now_s)
+            if oldest is not None:
+                age.add_metric([name], oldest if np.isfinite(oldest) else float("inf"))
+        yield from (updates, age, reconnects, bad)
+
+
+def build_registry(engine: Engine) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    registry.register(EngineCollector(engine))
+    return registry
