@@ -81,6 +81,9 @@ class PaperVenue(Strict):
     history: Seconds = Field(
         default=7 * 86400.0, gt=0, description="simulated past served as OHLCV history"
     )
+    faults: dict[str, Any] = Field(
+        default_factory=dict, description="fault plan at start (see README, paper venue)"
+    )
 
 
 class Venue(Strict):

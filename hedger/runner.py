@@ -62,6 +62,7 @@ async def start_paper_venues(cfg: Config) -> tuple[Config, dict[str, PaperVenueS
             ticks_per_second=paper.ticks_per_second,
             speed=paper.speed,
             history_minutes=max(60, int(paper.history / 60)),
+            faults=paper.faults,
         )
         await server.start()
         servers[name] = server
