@@ -519,13 +519,23 @@ class Engine:
             self._remember(now_ms, factor_name, venue, first, total, notional, "dry_run", seq)
             return
         executor = self.executors[venue]
+        market = self.hedge_markets[factor_name]
         for leg in legs:
             sent = time.perf_counter()
             result = "filled"
             try:
-                fill = await executor.execute(seq, leg.leg, leg.symbol, leg.side, leg.qty_contracts)
-                if fill.order.filled < leg.qty_contracts:
-                    result = "partial" if fill.order.filled > 0 else fill.order.status
+                fill = await executor.execute(
+                    seq,
+                    leg.leg,
+                    leg.symbol,
+                    leg.side,
+                    leg.qty_contracts,
+                    limit_price=self._limit_price(venue, leg),
+                    limit_timeout_s=self.cfg.hedge.order.limit_timeout,
+                    amount_step=market.amount_step,
+                )
+                if fill.filled_total < leg.qty_contracts:
+                    result = "partial" if fill.filled_total > 0 else fill.order.status
                 self.guard_state = guards.record_success(self.guard_state)
             except OrderRefusedError as exc:
                 result = "rejected"
@@ -558,6 +568,25 @@ class Engine:
                     halted_reason=self.guard_state.reason,
                 )
                 break  # the rest of the decision waits for fresh positions and a new cycle
+
+    def _limit_price(self, venue: str, leg: HedgeIntent) -> float | None:
+        """None for market orders; else the near touch improved by the configured offset
+        (a buy bids above the best bid, a sell offers below the best ask), on the tick."""
+        order = self.cfg.hedge.order
+        link = self.links[venue]
+        if order.type != "limit" or link.market is None:
+            return None
+        state = link.market.state
+        row = state.rows[leg.symbol]
+        offset = order.limit_offset_bps / 10_000.0
+        if leg.side == "buy":
+            price = float(state.bid[row]) * (1.0 + offset)
+        else:
+            price = float(state.ask[row]) * (1.0 - offset)
+        if not (price > 0 and np.isfinite(price)):
+            return None  # no touch to lean on: a market order, as configured for the rest
+        symbol = link.market_by_id(leg.symbol)["symbol"]
+        return float(link.client.price_to_precision(symbol, price))
 
     def _remember(
         self,

@@ -17,6 +17,7 @@ resolves every order the journal does not know to be final before the first new 
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -54,8 +55,11 @@ class ExecutionFailedError(Exception):
 @dataclass(slots=True, frozen=True)
 class Fill:
     client_id: str
+    """of the last order of the leg (the market remainder after a limit, if any)."""
     order: VenueOrder
     attempts: int
+    filled_total: float = 0.0
+    """amount filled over every order of the leg."""
 
 
 class Executor:
@@ -72,6 +76,7 @@ class Executor:
         not_found_grace_s: float = 1.0,
         backoff_initial_s: float = 0.2,
         backoff_max_s: float = 5.0,
+        limit_poll_s: float = 0.25,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.journal = journal
@@ -84,12 +89,92 @@ class Executor:
         self.not_found_grace_s = not_found_grace_s
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
+        self.limit_poll_s = limit_poll_s
         self._sleep = sleep
 
     async def execute(
-        self, intent_seq: int, leg: int, symbol: str, side: str, amount: float
+        self,
+        intent_seq: int,
+        leg: int,
+        symbol: str,
+        side: str,
+        amount: float,
+        *,
+        limit_price: float | None = None,
+        limit_timeout_s: float = 10.0,
+        amount_step: float = 0.0,
     ) -> Fill:
-        for attempt in range(self.max_attempts):
+        """Market order; or a limit at ``limit_price`` that, unfilled after
+        ``limit_timeout_s``, is cancelled (confirmed) before the rest goes at market, so
+        the leg never has two live orders. ``amount_step``: the venue's lot, for the rest."""
+        if limit_price is None:
+            return await self._send(intent_seq, leg, 0, symbol, side, amount, None)
+        first = await self._send(intent_seq, leg, 0, symbol, side, amount, limit_price)
+        order = first.order
+        if order.status == "open":
+            order = await self._await_fill(first.client_id, symbol, limit_timeout_s)
+        if order.status == "open":
+            order = await self._cancel(first.client_id, order)
+        rest = amount - order.filled
+        if amount_step > 0:
+            rest = math.floor(rest / amount_step + 1e-9) * amount_step
+        if rest <= 0 or order.status not in ("cancelled", "filled"):
+            return Fill(first.client_id, order, first.attempts, order.filled)
+        log.info("limit_timed_out", client_id=first.client_id, filled=order.filled, rest=rest)
+        market = await self._send(intent_seq, leg, first.attempts, symbol, side, rest, None)
+        return Fill(
+            market.client_id,
+            market.order,
+            first.attempts + market.attempts,
+            order.filled + market.order.filled,
+        )
+
+    async def _await_fill(self, client_id: str, symbol: str, timeout_s: float) -> VenueOrder:
+        """Poll the order until it is no longer open or the timeout passes."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        order: VenueOrder | None = None
+        while True:
+            found = await self._lookup(client_id, symbol)
+            if found:
+                order = found[0]
+                if order.status != "open" or loop.time() >= deadline:
+                    break
+            elif loop.time() >= deadline:
+                break
+            await self._sleep(min(self.limit_poll_s, max(0.0, deadline - loop.time())))
+        if order is None:
+            raise ExecutionFailedError(f"{client_id}: acknowledged but no longer found")
+        if order.status != "open":
+            self._adopt(client_id, order)
+        return order
+
+    async def _cancel(self, client_id: str, order: VenueOrder) -> VenueOrder:
+        """Cancel and return the order's final state (a fill may have won the race)."""
+        try:
+            final = await self.broker.cancel(order.venue_order_id, order.symbol)
+        except ccxt.OrderNotFound:
+            found = await self._lookup(client_id, order.symbol)
+            if not found:
+                raise ExecutionFailedError(f"{client_id}: vanished while cancelling") from None
+            final = found[0]
+        if final.status == "open":
+            found = await self._lookup(client_id, order.symbol)
+            final = found[0] if found else final
+        self._adopt(client_id, final)
+        return final
+
+    async def _send(
+        self,
+        intent_seq: int,
+        leg: int,
+        first_attempt: int,
+        symbol: str,
+        side: str,
+        amount: float,
+        price: float | None,
+    ) -> Fill:
+        for attempt in range(first_attempt, first_attempt + self.max_attempts):
             client_id = client_order_id(self.name, intent_seq, leg, attempt, self.label_max_len)
             self.journal.record_order(
                 now_ms=self.clock(),
@@ -109,18 +194,19 @@ class Executor:
                 symbol=symbol,
                 side=side,
                 qty=amount,
+                price=price,
                 attempt=attempt,
             )
             try:
-                order = await self.broker.place(symbol, side, amount, client_id)
+                order = await self.broker.place(symbol, side, amount, client_id, price)
             except ccxt.NetworkError as exc:
                 self._event(
                     client_id, "order_send_failed", error=type(exc).__name__, detail=str(exc)
                 )
                 found = await self._resolve(client_id, symbol)
                 if found is not None:
-                    return Fill(client_id, found, attempt + 1)
-                await self._sleep(self._backoff(attempt))
+                    return Fill(client_id, found, attempt + 1 - first_attempt, found.filled)
+                await self._sleep(self._backoff(attempt - first_attempt))
                 continue
             except ccxt.ExchangeError as exc:
                 self._settle(client_id, "rejected")
@@ -128,7 +214,7 @@ class Executor:
                 log.warning("order_rejected", client_id=client_id, error=type(exc).__name__)
                 raise OrderRefusedError(client_id, f"{type(exc).__name__}: {exc}") from exc
             self._adopt(client_id, order)
-            return Fill(client_id, order, attempt + 1)
+            return Fill(client_id, order, attempt + 1 - first_attempt, order.filled)
         raise ExecutionFailedError(
             f"intent {intent_seq} leg {leg}: {self.max_attempts} attempts failed"
         )

@@ -81,3 +81,25 @@ async def test_dry_run_journals_intents_and_sends_nothing(tmp_path: Path) -> Non
     db = sqlite3.connect(cfg.journal.path)
     assert db.execute("SELECT COUNT(*) FROM intents").fetchone()[0] >= 1
     assert db.execute("SELECT COUNT(*) FROM orders").fetchone()[0] == 0
+
+
+async def test_limit_orders_hedge_at_the_touch_then_market(tmp_path: Path) -> None:
+    cfg = paper_config(tmp_path)
+    order = cfg.hedge.order.model_copy(
+        update={"type": "limit", "limit_offset_bps": 1.0, "limit_timeout": 0.3}
+    )
+    cfg = with_updates(cfg, hedge={"order": order})
+    daemon = await start_daemon(cfg, serve_http=False)
+    engine = daemon.engine
+    try:
+        await wait_for(lambda: any(h.result == "filled" for h in engine.recent_hedges))
+        await wait_for(lambda: engine.inside_band() is True)
+    finally:
+        await stop_daemon(daemon)
+    orders = list(daemon.paper["paper"].exchange.engine.orders.values())
+    assert orders and all(o.label.startswith("paper-") for o in orders)
+    limits = [o for o in orders if o.order_type == "limit"]
+    assert limits, "every leg starts as a limit order"
+    # A leg's limit and its market remainder are never open at the same time.
+    open_now = [o for o in orders if str(o.state) == "open"]
+    assert not open_now

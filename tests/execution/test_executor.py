@@ -173,3 +173,39 @@ async def test_restart_after_a_crash_between_journaled_and_acked(
     assert resolved == {f"t-{seq}-0-0": "filled", f"t-{seq}-1-0": "not_sent"}
     assert len(_venue_orders(venue, f"t-{seq}-")) == 1
     assert restarted.journal.unresolved_orders() == []
+
+
+async def test_unfilled_limit_is_cancelled_before_the_rest_goes_at_market(
+    venue: PaperVenueServer, client: Any, tmp_path: Path
+) -> None:
+    journal = Journal(tmp_path / "j.sqlite")
+    seq = _intent(journal)
+    bid = (await client.fetch_ticker(SYMBOL))["bid"]
+    far = float(client.price_to_precision(SYMBOL, bid * 0.8))  # will not fill in 0.5 s
+    fill = await _executor(journal, client).execute(
+        seq, 0, SYMBOL, "buy", 100, limit_price=far, limit_timeout_s=0.5, amount_step=10
+    )
+    assert fill.filled_total == 100 and fill.order.status == "filled"
+    limit, market = journal.orders_of_intent(seq)
+    assert (limit.attempt, limit.status, limit.filled_qty) == (0, "cancelled", 0.0)
+    assert (market.attempt, market.status, market.qty) == (1, "filled", 100.0)
+    # The limit was known cancelled before the market order was even journaled.
+    assert limit.updated_ms <= market.created_ms
+    states = sorted((o.label, o.state) for o in _venue_orders(venue, f"t-{seq}-"))
+    assert states == [(f"t-{seq}-0-0", "cancelled"), (f"t-{seq}-0-1", "filled")]
+
+
+async def test_marketable_limit_fills_as_one_order(
+    venue: PaperVenueServer, client: Any, tmp_path: Path
+) -> None:
+    journal = Journal(tmp_path / "j.sqlite")
+    seq = _intent(journal)
+    ask = (await client.fetch_ticker(SYMBOL))["ask"]
+    through = float(client.price_to_precision(SYMBOL, ask * 1.01))
+    fill = await _executor(journal, client).execute(
+        seq, 0, SYMBOL, "buy", 100, limit_price=through, limit_timeout_s=2.0, amount_step=10
+    )
+    assert fill.filled_total == 100 and fill.attempts == 1
+    (record,) = journal.orders_of_intent(seq)
+    assert record.status == "filled"
+    assert len(_venue_orders(venue, f"t-{seq}-")) == 1
