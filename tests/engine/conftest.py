@@ -10,13 +10,13 @@ from hedger.config import Config, load_config
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def paper_config(tmp_path: Path, **paper: Any) -> Config:
-    """``config/paper.yaml`` with the venue sped up and the journal under ``tmp_path``.
+def paper_config(tmp_path: Path, config: str = "paper.yaml", **paper: Any) -> Config:
+    """``config/<config>`` with the venue sped up and the journal under ``tmp_path``.
 
     Extra keyword arguments override fields of the embedded venue (``speed``, ``seed``...);
     ``limits``/``hedge``/``market`` overrides go through ``with_updates``.
     """
-    cfg = load_config(ROOT / "config" / "paper.yaml")
+    cfg = load_config(ROOT / "config" / config)
     venue = cfg.venues["paper"]
     assert venue.paper is not None
     settings = {"speed": 40.0, "ticks_per_second": 20.0, "history": 2 * 86400.0} | paper

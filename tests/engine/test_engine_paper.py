@@ -103,3 +103,22 @@ async def test_limit_orders_hedge_at_the_touch_then_market(tmp_path: Path) -> No
     # A leg's limit and its market remainder are never open at the same time.
     open_now = [o for o in orders if str(o.state) == "open"]
     assert not open_now
+
+
+async def test_two_factors_hedge_btc_and_eth_each_with_its_perp(tmp_path: Path) -> None:
+    cfg = paper_config(tmp_path, config="two-factor.yaml")
+    daemon = await start_daemon(cfg, serve_http=False)
+    engine = daemon.engine
+    try:
+        await wait_for(lambda: {h.factor for h in engine.recent_hedges} == {"BTC", "ETH"})
+        await wait_for(lambda: engine.inside_band() is True)
+        result = engine.exposure
+        assert result is not None and result.factors == ("BTC", "ETH")
+        for factor in ("BTC", "ETH"):
+            decision = engine.decision_of(factor)
+            assert decision is not None
+            assert abs(decision.deviation) <= decision.band_half_width, decision
+    finally:
+        await stop_daemon(daemon)
+    symbols = {o.instrument_name for o in daemon.paper["paper"].exchange.engine.orders.values()}
+    assert symbols == {"BTC-PERPETUAL", "ETH-PERPETUAL"}
