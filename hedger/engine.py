@@ -74,6 +74,7 @@ class EngineStats:
     hedge_notional_usd: dict[str, float] = field(default_factory=dict)
     guard_refusals: Counter[str] = field(default_factory=Counter)
     config_reloads: Counter[str] = field(default_factory=Counter)
+    own_trades_seen: int = 0
     decided_cycles: int = 0
     """cycles with a decision for every factor; ``inside_band_cycles`` of them held."""
     inside_band_cycles: int = 0
@@ -139,6 +140,7 @@ class Engine:
         self._stopping = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
+        self._fills_seen = asyncio.Event()
         self._last_gate: str | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -168,7 +170,14 @@ class Engine:
             asyncio.create_task(self._cycle_loop(), name="engine-cycle"),
             asyncio.create_task(self._pulse(), name="engine-pulse"),
             asyncio.create_task(self._reconcile_loop(), name="engine-reconcile"),
+            asyncio.create_task(self._refresh_on_fills(), name="engine-fills"),
         ]
+        if self.cfg.portfolio.include_venue_positions:
+            self._tasks += [
+                asyncio.create_task(link.watch_own_trades(self._on_own_trades), name=f"fills-{n}")
+                for n, link in self.links.items()
+                if link.speaks_deribit
+            ]
         log.info(
             "engine_started",
             venues=list(self.links),
@@ -445,6 +454,27 @@ class Engine:
         while True:
             await asyncio.sleep(interval)
             self.changed.set()
+
+    def _on_own_trades(self, count: int) -> None:
+        self.stats.own_trades_seen += count
+        self._fills_seen.set()
+
+    async def _refresh_on_fills(self) -> None:
+        """Re-read positions soon after the account trades, between reconciliations (a
+        hedge re-reads them itself; this catches fills of resting orders and of anyone
+        else trading the account). Bursts of trades cost one refresh."""
+        while True:
+            await self._fills_seen.wait()
+            await asyncio.sleep(0.2)
+            await self._idle.wait()
+            self._fills_seen.clear()
+            try:
+                await self.refresh_positions()
+            except Exception as exc:
+                self.positions_reconciled = False
+                log.warning("reconcile_failed", error=repr(exc))
+            else:
+                self.changed.set()
 
     async def _reconcile_loop(self) -> None:
         while True:

@@ -8,7 +8,7 @@ websocket when the venue speaks Deribit, ``ccxt.pro`` otherwise).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import ccxt.async_support as ccxt_async
@@ -186,6 +186,29 @@ class VenueLink:
             generic = CcxtTickerFeed(market, self._pro, instrument_ids)
             self._pro_start = asyncio.get_running_loop().create_task(generic.start())
             self.feed = generic
+
+    async def watch_own_trades(self, on_trade: Callable[[int], None]) -> None:
+        """Call ``on_trade(n)`` whenever the account trades (own hedges, or anyone else's
+        orders on the same account), forever; the engine re-reads positions on it."""
+        import ccxt.pro as ccxt_pro
+
+        if self._pro is None:
+            self._pro = make_client(self.cfg, ccxt_pro)
+        attempt = 0
+        while True:
+            try:
+                trades = await self._pro.watch_my_trades()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a dead loop would leave fills to the next reconcile
+                delay_s = min(30.0, 0.5 * 2**attempt)
+                attempt += 1
+                log.warning("trade_watch_failed", venue=self.name, error=repr(exc), delay_s=delay_s)
+                await asyncio.sleep(delay_s)
+                continue
+            attempt = 0
+            if trades:
+                on_trade(len(trades))
 
     @property
     def reconnects(self) -> int:

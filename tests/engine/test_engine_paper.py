@@ -122,3 +122,31 @@ async def test_two_factors_hedge_btc_and_eth_each_with_its_perp(tmp_path: Path) 
         await stop_daemon(daemon)
     symbols = {o.instrument_name for o in daemon.paper["paper"].exchange.engine.orders.values()}
     assert symbols == {"BTC-PERPETUAL", "ETH-PERPETUAL"}
+
+
+async def test_a_fill_outside_the_engine_updates_positions_before_reconciling(
+    tmp_path: Path,
+) -> None:
+    """Someone trades the account by hand: the engine sees it on the trade stream and
+    re-reads positions at once, not an hour later at the next reconciliation."""
+    import ccxt.async_support as ccxt_async
+
+    cfg = with_updates(paper_config(tmp_path), market={"reconcile_every": 3600.0})
+    daemon = await start_daemon(cfg, serve_http=False)
+    engine = daemon.engine
+    server = daemon.paper["paper"]
+    client = ccxt_async.deribit({"apiKey": "paper", "secret": "paper"})
+    client.urls["api"] = server.ccxt_urls()
+    try:
+        await wait_for(lambda: engine.inside_band() is True)
+        await client.load_markets()
+        seen = engine.stats.own_trades_seen
+        await client.create_order("AVAX/USDC:USDC", "market", "buy", 1000.0)
+        await wait_for(lambda: engine.stats.own_trades_seen > seen, timeout_s=10)
+        await wait_for(
+            lambda: any(p.instrument.symbol == "AVAX/USDC:USDC" for p in engine.positions),
+            timeout_s=10,
+        )
+    finally:
+        await client.close()
+        await stop_daemon(daemon)
