@@ -5,14 +5,16 @@ positions (spot alts, inverse and linear perps), K = 2 factors (BTC, ETH).
 
     .venv/bin/python benchmarks/bench_exposure.py [--iterations N]
 
-Prints the median and p99 of one recompute with hedger's vectorised core, then the same
-work (price, delta, gamma, vega, theta for each option, then the factor aggregation) done
-option by option with vollib, and the ratio of medians.
+Prints the median and p99 of one recompute with hedger's vectorised core, each on freshly
+moved quotes, then the same work (price, delta, gamma, vega, theta for each option, then
+the per-asset and factor aggregation of delta, cash gamma, vega, theta and NAV) done
+position by position with vollib, and the ratio of medians.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import time
 
@@ -27,6 +29,7 @@ from hedger.core.instruments import Instrument, Kind
 NOW_MS = 1_795_000_000_000
 DAY_MS = 86_400_000
 PRICES = {"BTC": 90_000.0, "ETH": 3_000.0}
+QUOTE_POOL = 64
 ALTS = ["SOL", "AVAX", "LINK", "DOGE", "ADA", "DOT", "ARB", "OP", "SUI", "APT"]
 
 
@@ -67,42 +70,72 @@ def build_portfolio(rng: np.random.Generator) -> tuple[list[Position], dict[str,
 
 
 def hedger_recompute(positions: list[Position], prices: dict[str, float], vols: np.ndarray):  # type: ignore[no-untyped-def]
+    """One recompute per call, each on the next of a pool of perturbed quotes (forwards and
+    vols move every tick), so that nothing can be reused from the previous call."""
     factors = ("BTC", "ETH")
     book = build_book(positions, factors)
     asset_price = np.array([prices[a] for a in book.assets])
     row_price = asset_price[book.asset_of]
-    quotes = Quotes(row_price, row_price, vols, asset_price)
+    rng = np.random.default_rng(7)
+    pool = [Quotes(row_price, row_price, vols, asset_price)]
+    for _ in range(QUOTE_POOL - 1):
+        moved = asset_price * np.exp(rng.normal(0.0, 1e-3, len(asset_price)))
+        rows = moved[book.asset_of]
+        forward = rows * np.exp(rng.normal(0.0, 1e-4, len(rows)))
+        pool.append(Quotes(rows, forward, vols * rng.uniform(0.99, 1.01, len(vols)), moved))
     loadings, _ = prior_loadings(book.assets, factors, {a: [0.8, 0.5] for a in ALTS})
     idx = factor_indices(book.assets, factors)
-    return lambda: exposure(book, quotes, loadings, idx, NOW_MS)
+    quotes = itertools.cycle(pool)
+    return lambda: exposure(book, next(quotes), loadings, idx, NOW_MS)
 
 
 def vollib_recompute(positions: list[Position], prices: dict[str, float], vols: np.ndarray):  # type: ignore[no-untyped-def]
     factors = ("BTC", "ETH")
     loadings = {a: (0.8, 0.5) for a in ALTS} | {"BTC": (1.0, 0.0), "ETH": (0.0, 1.0)}
 
-    def run() -> tuple[float, float, float, float]:
-        beta_delta = [0.0, 0.0]
-        vega_total = theta_total = 0.0
+    def run() -> tuple[list[float], list[list[float]], float, float, float]:
+        asset_d1: dict[str, float] = {}
+        asset_d2: dict[str, float] = {}
+        vega_total = theta_total = nav = 0.0
         for row, p in enumerate(positions):
             inst = p.instrument
             size = p.qty * inst.contract_size
             s = prices[inst.underlying]
+            cash_gamma = 0.0
             if inst.kind is Kind.OPTION:
                 flag = "c" if inst.is_call else "p"
                 t = (inst.expiry_ms - NOW_MS) / (365 * DAY_MS)  # type: ignore[operator]
                 sigma = float(vols[row])
-                vollib_black(flag, s, inst.strike, t, 0.0, sigma)
+                nav += size * vollib_black(flag, s, inst.strike, t, 0.0, sigma)
                 delta = vollib_greeks.delta(flag, s, inst.strike, t, 0.0, sigma)
-                vollib_greeks.gamma(flag, s, inst.strike, t, 0.0, sigma)
+                gamma = vollib_greeks.gamma(flag, s, inst.strike, t, 0.0, sigma)
                 vega_total += size * vollib_greeks.vega(flag, s, inst.strike, t, 0.0, sigma)
                 theta_total += size * vollib_greeks.theta(flag, s, inst.strike, t, 0.0, sigma)
                 delta_usd = size * delta * s
+                cash_gamma = size * gamma * s * s
+            elif inst.kind is Kind.SPOT:
+                delta_usd = size * s
+                nav += delta_usd
+            elif inst.inverse:
+                delta_usd = size
+                nav += size * (s / p.entry_price - 1.0)  # type: ignore[operator]
             else:
-                delta_usd = size if inst.inverse else size * s
-            for k in range(len(factors)):
-                beta_delta[k] += loadings[inst.underlying][k] * delta_usd
-        return beta_delta[0], beta_delta[1], vega_total, theta_total
+                delta_usd = size * s
+                nav += size * (s - p.entry_price)  # type: ignore[operator]
+            asset_d1[inst.underlying] = asset_d1.get(inst.underlying, 0.0) + delta_usd
+            asset_d2[inst.underlying] = asset_d2.get(inst.underlying, 0.0) + cash_gamma
+        k_range = range(len(factors))
+        beta_delta = [0.0 for _ in k_range]
+        factor_gamma = [[0.0 for _ in k_range] for _ in k_range]
+        for asset, d1 in asset_d1.items():
+            b = loadings[asset]
+            for k in k_range:
+                beta_delta[k] += b[k] * d1
+                for j in k_range:
+                    factor_gamma[k][j] += b[k] * b[j] * (d1 + asset_d2[asset])
+        for k in k_range:
+            factor_gamma[k][k] -= beta_delta[k]
+        return beta_delta, factor_gamma, vega_total, theta_total, nav
 
     return run
 
@@ -134,8 +167,9 @@ def main() -> None:
     slow = vollib_recompute(positions, prices, vols)
 
     ours, theirs = fast(), slow()
-    np.testing.assert_allclose(ours.beta_delta_usd, theirs[:2], rtol=1e-6)
-    np.testing.assert_allclose([ours.vega_usd, ours.theta_usd], theirs[2:], rtol=1e-6)
+    np.testing.assert_allclose(ours.beta_delta_usd, theirs[0], rtol=1e-6)
+    np.testing.assert_allclose(ours.factor_gamma_usd, theirs[1], rtol=1e-6)
+    np.testing.assert_allclose([ours.vega_usd, ours.theta_usd, ours.nav_usd], theirs[2:], rtol=1e-6)
 
     time_calls(fast, 1_000)  # warm caches and allocator
     fast_us = time_calls(fast, args.iterations)
