@@ -655,16 +655,25 @@ class BetaBook:
         self._regressed = np.ones(n, dtype=np.bool_)
         self._regressed[self.factor_assets] = False
         self._end_ms: int | None = None
+        self._snapshot: Betas | None = None
 
     def observe(self, index: int | ArrayLike, mid: float | ArrayLike, ts_ms: int) -> None:
         self.sampler.observe(index, mid, ts_ms)
 
     def sample(self, now_ms: int) -> Betas:
-        """Fold in every bar completed by ``now_ms`` and return the loadings."""
+        """Fold in every bar completed by ``now_ms`` and return the loadings.
+
+        The loadings only move when a bar closes, so between bars (most engine cycles)
+        the last snapshot is returned as is.
+        """
+        rolled = False
         for bar in self.sampler.roll(now_ms):
             self._update(bar.log_return)
             self._end_ms = bar.end_ms
-        return self.snapshot()
+            rolled = True
+        if rolled or self._snapshot is None:
+            self._snapshot = self.snapshot()
+        return self._snapshot
 
     def warm_start(self, closes: ArrayLike) -> None:
         """History of closes (T, n), e.g. OHLCV fetched by the shell, oldest first."""
@@ -675,6 +684,7 @@ class BetaBook:
             )
         mask = np.broadcast_to(self._regressed, returns.shape)
         self.estimator.warm_start(returns, returns[:, self.factor_assets], mask)
+        self._snapshot = None
 
     def _update(self, returns: FloatArray) -> None:
         if self.winsorizer is not None:

@@ -540,3 +540,20 @@ def test_numpy_warnings_are_not_emitted_for_normal_use() -> None:
             _ = est.loadings, est.stderr, est.collinear  # before any data
             est.warm_start(assets, factors)
             _ = est.loadings, est.stderr, est.collinear
+
+
+def test_beta_book_reuses_its_snapshot_between_bars_only() -> None:
+    closes = _book_prices(200, seed=21)
+    book, _, _ = _book(min_obs=30)
+    book.warm_start(closes[:100])
+    first = book.sample(0)
+    for i in range(6):
+        book.observe(i, float(closes[100, i]), 10_000)
+    assert book.sample(30_000) is first  # no bar closed: nothing can have moved
+    for i in range(6):
+        book.observe(i, float(closes[101, i] * 1.05), 70_000)
+    second = book.sample(120_000)  # two bars closed
+    assert second is not first and second.end_ms == 120_000
+    assert not np.array_equal(second.loadings, first.loadings)
+    book.warm_start(closes[100:])
+    assert book.sample(130_000) is not second  # history changed the estimate
