@@ -151,6 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
     venue.add_argument("--faults", help='fault plan as JSON, e.g. {"error_share": 0.1}')
     venue.add_argument("--log-level", default="info")
     venue.set_defaults(handler=cmd_paper_venue)
+
+    from hedger.backtest.cli import register as register_backtest
+
+    register_backtest(sub)
     return parser
 
 
