@@ -26,15 +26,24 @@ def _secrets_of(cfg: Config) -> list[str]:
     return [s for s in secrets if s not in PUBLIC_PAPER_KEYS]
 
 
+def _load(path: str) -> Config | None:
+    """The validated config with its secrets registered for redaction; None (after
+    printing every error) if it is invalid."""
+    try:
+        cfg = load_config(path)
+    except ConfigError as exc:
+        print(exc.render(), file=sys.stderr)
+        return None
+    register_secrets(_secrets_of(cfg))
+    return cfg
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
     from hedger.report import render_config_summary, render_exposure
 
-    try:
-        cfg = load_config(args.config)
-    except ConfigError as exc:
-        print(exc.render(), file=sys.stderr)
+    cfg = _load(args.config)
+    if cfg is None:
         return EXIT_BAD_CONFIG
-    register_secrets(_secrets_of(cfg))
     print(render_config_summary(cfg, args.config))
     print()
     print(render_exposure(cfg, wall_clock_ms=int(time.time() * 1000)))
@@ -47,12 +56,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from hedger.obs.logging import configure_logging
     from hedger.runner import run_forever
 
-    try:
-        cfg = load_config(args.config)
-    except ConfigError as exc:
-        print(exc.render(), file=sys.stderr)
+    cfg = _load(args.config)
+    if cfg is None:
         return EXIT_BAD_CONFIG
-    register_secrets(_secrets_of(cfg))
     configure_logging(cfg.logging.level, cfg.logging.format)
     return asyncio.run(run_forever(cfg, config_path=args.config, force_dry_run=args.dry_run))
 

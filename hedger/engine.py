@@ -38,6 +38,7 @@ from hedger.execution.executor import ExecutionFailedError, Executor, OrderRefus
 from hedger.journal import Journal, client_id_prefix
 from hedger.obs.histogram import CYCLE_BUCKETS, LATENCY_BUCKETS, Histogram
 from hedger.portfolio import declared_positions
+from hedger.tasks import cancel_all
 from hedger.universe import Universe, build_universe, hedge_market
 from hedger.venues import VenueLink
 
@@ -194,11 +195,7 @@ class Engine:
             await asyncio.wait_for(self._idle.wait(), drain_s)
         except TimeoutError:
             log.error("stop_with_hedge_in_flight", waited_s=drain_s)
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all(self._tasks)
         self._tasks = []
         if cancel_open_orders:
             with contextlib.suppress(Exception):

@@ -9,7 +9,6 @@ the engine's clock, so a venue sped up for a demo or a test is hedged on its own
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from hedger.obs.http import HttpServer, build_app
 from hedger.obs.metrics import build_registry
 from hedger.paper.run import build_server
 from hedger.paper.server import PaperVenueServer
+from hedger.tasks import cancel_all
 from hedger.venues import VenueLink
 
 log = structlog.get_logger("hedger.runner")
@@ -122,11 +122,7 @@ async def watch_file(control: Control, path: str) -> None:
 
 
 async def stop_daemon(daemon: Daemon, cancel_open_orders: bool = True) -> None:
-    for task in daemon.tasks:
-        task.cancel()
-    for task in daemon.tasks:
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+    await cancel_all(daemon.tasks)
     try:
         await asyncio.wait_for(daemon.engine.stop(cancel_open_orders), SHUTDOWN_TIMEOUT_S)
     except TimeoutError:

@@ -13,7 +13,6 @@ write the same columns; ccxt symbols (``BTC/USD:BTC``) are resolved after ``load
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import random
 import time
@@ -25,6 +24,7 @@ import structlog
 
 from hedger.market.backoff import Backoff
 from hedger.market.state import BadTick, LiveMarket
+from hedger.tasks import cancel_all
 
 __all__ = ["CcxtFeedStats", "CcxtTickerFeed", "store_ccxt_ticker"]
 
@@ -135,11 +135,7 @@ class CcxtTickerFeed:
 
     async def stop(self) -> None:
         self._stopping.set()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all(self._tasks)
         self._tasks = []
 
     async def _watch(self, instrument: str, symbol: str) -> None:
