@@ -90,6 +90,7 @@ class PaperVenueServer:
         self._tasks: list[asyncio.Task[None]] = []
         self.requests_served = 0
         self.messages_pushed = 0
+        self._closing = asyncio.Event()  # ends held (fault) responses on stop
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -118,6 +119,7 @@ class PaperVenueServer:
         log.info("paper_venue_started", rest=self.rest_url, ws=self.ws_url)
 
     async def stop(self) -> None:
+        self._closing.set()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -184,7 +186,8 @@ class PaperVenueServer:
         if method in ("private/buy", "private/sell") and faults.take_order_timeout():
             # The order is on the book; the answer never comes: "did my order go through?"
             log.warning("fault_order_timeout", method=method, params=params)
-            await asyncio.sleep(faults.plan.hang_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), faults.plan.hang_s)
             if request.transport is not None:
                 request.transport.close()
             return web.Response(status=504)

@@ -105,3 +105,66 @@ async def test_lost_order_response_leaves_exactly_one_order_per_leg(tmp_path: Pa
     legs = Counter((seq, leg) for _, status, seq, leg in rows if status == "filled")
     assert all(count == 1 for count in legs.values()), rows
     assert {cid for cid, status, _, _ in rows if status == "filled"} <= set(labels)
+
+
+async def test_rate_limit_burst_backs_off_and_sends_each_leg_once(tmp_path: Path) -> None:
+    daemon = await start_daemon(paper_config(tmp_path), serve_http=False)
+    engine, plan = daemon.engine, daemon.paper["paper"].exchange.faults.plan
+    try:
+        await wait_for(lambda: any(h.result == "filled" for h in engine.recent_hedges))
+        await wait_for(lambda: engine.inside_band() is True)
+        before = len(venue_labels(daemon))
+        # A burst: most REST requests (orders, lookups, positions) answered 429, while a
+        # new target makes a hedge due.
+        plan.update({"error_share": 0.8, "error_status": 429})
+        factor = engine.cfg.factors[0]
+        moved = factor.model_copy(
+            update={"target": factor.target.model_copy(update={"value": 0.3})}
+        )
+        await engine.apply_config(
+            engine.cfg.model_copy(update={"factors": [moved]}), ["factors.0.target.value"]
+        )
+        await run_for_sim_ms(daemon, 60_000)
+        plan.update({"error_share": 0.0})
+        await wait_for(lambda: len(venue_labels(daemon)) > before)
+        await wait_for(lambda: engine.inside_band() is True, timeout_s=30)
+    finally:
+        await stop_daemon(daemon)
+    assert daemon.paper["paper"].exchange.faults.injected["errors"] > 0
+    labels = venue_labels(daemon)
+    assert all(count == 1 for count in labels.values()), labels
+    db = sqlite3.connect(cfg_path(daemon))
+    rows = db.execute("SELECT intent_seq, leg, status FROM orders").fetchall()
+    legs = Counter((seq, leg) for seq, leg, status in rows if status == "filled")
+    assert all(count == 1 for count in legs.values()), rows
+    assert engine.trading_state != "halted"
+
+
+def cfg_path(daemon: Daemon) -> str:
+    return daemon.cfg.journal.path
+
+
+async def test_consecutive_refusals_halt_until_an_operator_resumes(tmp_path: Path) -> None:
+    cfg = with_faults(paper_config(tmp_path), {"reject_orders": True})
+    limit = cfg.limits.max_consecutive_errors
+    daemon = await start_daemon(cfg, serve_http=False)
+    engine, plan = daemon.engine, daemon.paper["paper"].exchange.faults.plan
+    link = engine.links["paper"]
+    try:
+        await wait_for(lambda: engine.trading_state == "halted", timeout_s=30)
+        rejected = [h for h in engine.recent_hedges if h.result == "rejected"]
+        assert len(rejected) == limit
+        # HALTED keeps streaming and deciding, and sends nothing, even once orders would pass.
+        plan.update({"reject_orders": False})
+        assert link.market is not None
+        accepted, cycles = link.market.state.accepted, engine.stats.cycles
+        await run_for_sim_ms(daemon, 60_000)
+        assert link.market.state.accepted > accepted and engine.stats.cycles > cycles
+        assert len(engine.recent_hedges) == limit and not venue_labels(daemon)
+        decision = engine.decision_of("BTC")
+        assert decision is not None and abs(decision.deviation) > decision.band_half_width
+        engine.resume()
+        await wait_for(lambda: any(h.result == "filled" for h in engine.recent_hedges))
+        assert engine.trading_state == "running"
+    finally:
+        await stop_daemon(daemon)
