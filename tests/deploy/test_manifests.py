@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate
 import pytest
 import yaml
 
@@ -50,6 +51,24 @@ def _pod(objects: dict[str, dict[str, Any]]) -> dict[str, Any]:
 def _container(objects: dict[str, dict[str, Any]]) -> dict[str, Any]:
     (container,) = _pod(objects)["containers"]
     return dict(container)
+
+
+K8S_VERSION = "1.33"  # these objects are stable APIs: newer API servers accept them too
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        p
+        for p in sorted(K8S.glob("*.yaml"))
+        if yaml.safe_load(p.read_text())["kind"] not in ("Kustomization", "ServiceMonitor")
+    ],
+    ids=lambda p: p.name,
+)
+def test_manifest_matches_the_kubernetes_schema(path: Path) -> None:
+    """Strict: an unknown or misspelt field is an error, as ``kubectl apply`` would make it
+    (the ServiceMonitor is a CRD and the Kustomization a kustomize file: not in the schema)."""
+    kubernetes_validate.validate(yaml.safe_load(path.read_text()), K8S_VERSION, strict=True)
 
 
 def test_one_daemon_per_account_replaced_not_rolled() -> None:
