@@ -9,10 +9,10 @@ import argparse
 import asyncio
 import sys
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -27,6 +27,11 @@ from hedger.durations import parse_duration
 EXIT_OK = 0
 EXIT_BAD_ARGUMENTS = 2
 DERMAN_KAMAL = "derman-kamal"
+
+if TYPE_CHECKING:
+    from hedger.backtest.study import RunResult
+
+    PlotWriter = Callable[[Sequence[RunResult], RunResult, Sequence[str], Path], dict[str, str]]
 
 
 class UsageError(ValueError):
@@ -55,6 +60,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     bt.add_argument("--sweep", action="append", default=[], metavar="PATH=V1,V2")
     bt.add_argument("--replay", metavar="FILE", help="replay a `hedger record` file instead")
     bt.add_argument("--out", metavar="DIR", help="write CSV, JSON and plots here")
+    bt.add_argument("--no-plots", action="store_true", help="with --out: CSV and JSON only")
     bt.add_argument("--json", action="store_true", help="one JSON object on stdout, no progress")
     bt.add_argument("--chosen", choices=["first", "best"], default="best", help="run to plot")
     bt.add_argument("--no-oracle", action="store_true", help="skip the true-beta twin runs")
@@ -139,13 +145,28 @@ def _config(args: argparse.Namespace) -> Config:
     raise UsageError(f"--config is required (unless --scenario {OPTIONS_BOOK} or {DERMAN_KAMAL})")
 
 
+def _plot_writer(args: argparse.Namespace) -> PlotWriter | None:
+    """The plot writer, checked before any work: plots need the ``plots`` extra
+    (matplotlib, plotly), which the container image leaves out."""
+    if not args.out or args.no_plots:
+        return None
+    try:
+        from hedger.backtest.plots import write_plots
+    except ImportError as exc:
+        raise UsageError(
+            f"--out writes plots, which need the 'plots' extra ({exc.name} is missing): "
+            "pip install 'hedger[plots]', or add --no-plots for CSV and JSON only"
+        ) from None
+    return write_plots
+
+
 def _backtest(args: argparse.Namespace) -> int:
-    from hedger.backtest.plots import write_plots
     from hedger.backtest.replay import replay_file
     from hedger.backtest.report import dumps, print_results, write_csv, write_json
     from hedger.backtest.sim_tape import simulate_tape
     from hedger.backtest.study import check_bars, chosen_run, run_study
 
+    write_plots = _plot_writer(args)
     cfg = _config(args)
     combos = combinations(cfg, [parse_axis(spec) for spec in args.sweep])
     bar_s = _duration(args.bar, "--bar") if args.bar else cfg.beta.bar
@@ -205,8 +226,9 @@ def _backtest(args: argparse.Namespace) -> int:
         document["files"] = {
             "csv": str(out / "results.csv"),
             "json": str(out / "results.json"),
-            **write_plots(results, chosen, cfg.factor_assets, out),
         }
+        if write_plots is not None:
+            document["files"] |= write_plots(results, chosen, cfg.factor_assets, out)
         write_json(document, out / "results.json")
     if args.json:
         print(dumps(document))

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -136,3 +137,21 @@ def test_options_book_preset_needs_no_config(capsys: pytest.CaptureFixture[str])
     # A short-gamma book: the tighter band trades more and pays more.
     assert tight["n_trades"] > wide["n_trades"] > 0
     assert tight["cost_usd"] > wide["cost_usd"]
+
+
+def test_without_the_plots_extra_out_needs_no_plots(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The container image leaves matplotlib and plotly out: asking it for plots fails
+    before any work, naming the extra; --no-plots writes the tables."""
+    monkeypatch.setitem(sys.modules, "plotly", None)  # import plotly -> ImportError
+    monkeypatch.delitem(sys.modules, "hedger.backtest.plots", raising=False)
+    base = ["backtest", "--config", "config/paper.yaml", "--days", "0.1", "--bar", "1m"]
+    base += ["--warmup", "1h", "--no-oracle", "--out", str(tmp_path)]
+    code, _, err = run(base, capsys)
+    assert code == 2 and "hedger[plots]" in err and "plotly" in err
+    assert not list(tmp_path.iterdir())
+    code, out, err = run([*base, "--no-plots", "--json"], capsys)
+    assert code == 0, err
+    assert set(json.loads(out)["files"]) == {"csv", "json"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.csv", "results.json"]
