@@ -39,18 +39,18 @@ import json
 import os
 import pstats
 import random
-import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 import numpy as np
+from venue_process import cpu_seconds, paper_venue
 
 from hedger.config import Config
 from hedger.engine import Engine
@@ -68,59 +68,6 @@ OPTION_QTY_UNIT = {"BTC": 1.0, "ETH": 10.0, "SOL": 200.0}  # contracts of a typi
 
 
 # -- the venue, in its own process --------------------------------------------------------------
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of process ``pid`` (all its threads), from /proc."""
-    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-@contextlib.contextmanager
-def paper_venue(
-    ticks_per_second: float, seed: int, scenario: str, history_hours: float
-) -> Iterator[tuple[subprocess.Popen[str], dict[str, str]]]:
-    """``hedger paper-venue`` on an ephemeral loopback port; always terminated on exit."""
-    venue = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "hedger.cli",
-            "paper-venue",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--ticks-per-second",
-            f"{ticks_per_second:g}",
-            "--speed",
-            "1",
-            "--seed",
-            str(seed),
-            "--scenario",
-            scenario,
-            "--history-hours",
-            f"{history_hours:g}",
-            "--log-level",
-            "warning",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert venue.stdout is not None
-        line = venue.stdout.readline()  # printed once it listens: {"rest": ..., "ws": ...}
-        if not line:
-            raise RuntimeError(f"paper venue exited with code {venue.wait()} before listening")
-        yield venue, json.loads(line)
-    finally:
-        venue.terminate()
-        try:
-            venue.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            venue.kill()
-            venue.wait()
 
 
 async def rest_get(
@@ -446,7 +393,18 @@ async def run(args: argparse.Namespace) -> tuple[Report, str]:
     tps = args.rate / args.instruments
     n_options = max(0, args.instruments - NON_OPTION_INSTRUMENTS)
     with (
-        paper_venue(tps, args.seed, args.scenario, args.history_hours) as started,
+        paper_venue(
+            "--ticks-per-second",
+            f"{tps:g}",
+            "--speed",
+            "1",
+            "--seed",
+            str(args.seed),
+            "--scenario",
+            args.scenario,
+            "--history-hours",
+            f"{args.history_hours:g}",
+        ) as started,  # fmt: skip
         tempfile.TemporaryDirectory(prefix="bench-engine-") as tmp,
     ):
         venue, urls = started

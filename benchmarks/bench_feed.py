@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import random
-import subprocess
-import sys
 import time
 from typing import Any
 
 import orjson
+from venue_process import paper_venue
 
 from hedger.market.deribit_feed import DeribitTickerFeed, handle_frame
 from hedger.market.state import LiveMarket, MarketState
@@ -111,29 +109,6 @@ def bench_parse_store(n_messages: int, n_instruments: int, repeats: int) -> None
 # -- end to end -------------------------------------------------------------------------------
 
 
-def start_venue(ticks_per_second: float) -> tuple[subprocess.Popen[str], dict[str, str]]:
-    venue = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "hedger.cli",
-            "paper-venue",
-            "--port",
-            "0",
-            "--history-hours",
-            "1",
-            "--ticks-per-second",
-            str(ticks_per_second),
-            "--log-level",
-            "warning",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert venue.stdout is not None
-    return venue, json.loads(venue.stdout.readline())
-
-
 async def all_instruments(rest_url: str) -> list[str]:
     import aiohttp
 
@@ -189,12 +164,10 @@ async def e2e_ccxt(urls: dict[str, str], seconds: float) -> tuple[tuple[float, f
 
 def bench_e2e(ticks_per_second: float, seconds: float) -> None:
     for label, run in (("native aiohttp+orjson", e2e_native), ("ccxt.pro watch_ticker", e2e_ccxt)):
-        venue, urls = start_venue(ticks_per_second)  # a fresh venue each: no shared backlog
-        try:
+        # A fresh venue each: no shared backlog.
+        options = ("--history-hours", "1", "--ticks-per-second", str(ticks_per_second))
+        with paper_venue(*options) as (_, urls):
             (rate, cpu_per_msg), n = asyncio.run(run(urls, seconds))
-        finally:
-            venue.terminate()
-            venue.wait(timeout=20)
         print(
             f"end to end, {label}: {rate:,.0f} tickers stored/s ({n} instruments), "
             f"client CPU {cpu_per_msg * 1e6:.1f} us/ticker"

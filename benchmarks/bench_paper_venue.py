@@ -11,20 +11,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
-import subprocess
-import sys
 import time
 
 import aiohttp
 import orjson
-
-
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+from venue_process import cpu_seconds, paper_venue
 
 
 async def measure(urls: dict[str, str], pid: int, seconds: float) -> None:
@@ -66,31 +57,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--ticks-per-second", type=float, default=10.0)
     args = parser.parse_args()
-    venue = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "hedger.cli",
-            "paper-venue",
-            "--port",
-            "0",
-            "--history-hours",
-            "1",
-            "--ticks-per-second",
-            str(args.ticks_per_second),
-            "--log-level",
-            "warning",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert venue.stdout is not None
-        urls = json.loads(venue.stdout.readline())
+    options = ("--history-hours", "1", "--ticks-per-second", str(args.ticks_per_second))
+    with paper_venue(*options) as (venue, urls):
         asyncio.run(measure(urls, venue.pid, args.seconds))
-    finally:
-        venue.terminate()
-        venue.wait(timeout=20)
 
 
 if __name__ == "__main__":

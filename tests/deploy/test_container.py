@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import time
 import urllib.error
@@ -20,6 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.net import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = os.environ.get("HEDGER_IMAGE", "hedger:dev")
@@ -55,12 +56,6 @@ HARDENED = ["--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL"]
 HARDENED += ["--security-opt", "no-new-privileges:true"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _get(url: str) -> tuple[int, str]:
     try:
         with urllib.request.urlopen(url, timeout=3) as response:
@@ -71,20 +66,13 @@ def _get(url: str) -> tuple[int, str]:
         return 0, ""
 
 
-def _wait(condition: object, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.5)
-
-
 @pytest.fixture
 def stack() -> Iterator[tuple[str, str]]:
     """(hedger container name, its base URL) on a private network next to a paper venue."""
     tag = uuid.uuid4().hex[:8]
     network, venue, hedger = f"hedger-net-{tag}", f"paper-{tag}", f"hedger-{tag}"
     volume = f"hedger-journal-{tag}"
-    port = _free_port()
+    port = free_port()
     _docker("network", "create", network)
     try:
         _docker(
@@ -114,8 +102,8 @@ def test_the_image_hedges_on_the_paper_venue_and_stops_cleanly(stack: tuple[str,
     assert config["User"] == "10001:10001"
     assert config["Entrypoint"] == ["hedger"]
 
-    _wait(lambda: _get(base + "/healthz")[0] == 200, 120, "/healthz")
-    _wait(lambda: _get(base + "/readyz")[0] == 200, 120, "/readyz")
+    wait_until(lambda: _get(base + "/healthz")[0] == 200, 120, "/healthz")
+    wait_until(lambda: _get(base + "/readyz")[0] == 200, 120, "/readyz")
 
     def hedged() -> bool:
         status, text = _get(base + "/metrics")
@@ -124,7 +112,7 @@ def test_the_image_hedges_on_the_paper_venue_and_stops_cleanly(stack: tuple[str,
             for line in text.splitlines()
         )
 
-    _wait(hedged, 120, "a filled hedge in /metrics")
+    wait_until(hedged, 120, "a filled hedge in /metrics")
     state = json.loads(_get(base + "/status")[1])
     assert state["trading_state"] == "running", state
     # The control surface is reachable through the published port, and token-guarded.

@@ -10,7 +10,6 @@ import asyncio
 import json
 import re
 import shutil
-import socket
 import subprocess
 import time
 import urllib.parse
@@ -22,6 +21,7 @@ import pytest
 
 from hedger.config import load_config
 from hedger.runner import start_daemon, stop_daemon
+from tests.net import free_port
 from tests.obs.test_http import write_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,12 +71,6 @@ def _exprs(node: object) -> list[str]:
     return []
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _query(base: str, promql: str) -> list[object]:
     url = f"{base}/api/v1/query?query={urllib.parse.quote(promql)}"
     with urllib.request.urlopen(url, timeout=5) as response:
@@ -118,7 +112,7 @@ async def test_a_real_prometheus_scrapes_the_daemon(tmp_path: Path) -> None:
     path = write_config(tmp_path)
     daemon = await start_daemon(load_config(path), str(path), watch_config=False)
     assert daemon.http is not None and PROMETHEUS is not None
-    web_port = _free_port()
+    web_port = free_port()
     scrape = tmp_path / "prometheus.yml"
     scrape.write_text(
         "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from hedger.config import Config, load_config
+from hedger.engine import Engine
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,3 +36,12 @@ def with_updates(cfg: Config, **sections: dict[str, Any]) -> Config:
         name: getattr(cfg, name).model_copy(update=fields) for name, fields in sections.items()
     }
     return cfg.model_copy(update=update)
+
+
+async def move_target(engine: Engine, value: float) -> None:
+    """A live change of the first factor's target, as a reload would apply it."""
+    factor = engine.cfg.factors[0]
+    moved = factor.model_copy(update={"target": factor.target.model_copy(update={"value": value})})
+    await engine.apply_config(
+        engine.cfg.model_copy(update={"factors": [moved]}), ["factors.0.target.value"]
+    )

@@ -12,13 +12,12 @@ from __future__ import annotations
 import functools
 import json
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,25 +25,11 @@ import ccxt
 import pytest
 import yaml
 
+from tests.net import free_port, wait_until
+
 ROOT = Path(__file__).resolve().parents[2]
 HEDGER = str(Path(sys.executable).with_name("hedger"))
 NAME = "crash"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait(condition: Callable[[], Any], timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 def _post(url: str, body: dict[str, Any]) -> None:
@@ -57,7 +42,7 @@ def _post(url: str, body: dict[str, Any]) -> None:
 
 @pytest.fixture
 def venue_url(tmp_path: Path) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     log = (tmp_path / "venue.log").open("w")
     argv = [HEDGER, "paper-venue", "--host", "127.0.0.1", "--port", str(port),
             "--history-hours", "6", "--ticks-per-second", "10", "--seed", "7"]  # fmt: skip
@@ -76,7 +61,7 @@ def venue_url(tmp_path: Path) -> Iterator[str]:
             return False
 
     try:
-        _wait(up, 60, "the paper venue")
+        wait_until(up, 60, "the paper venue")
         yield url
     finally:
         process.terminate()
@@ -91,7 +76,7 @@ def _config(tmp_path: Path, venue_url: str) -> Path:
     venue["urls"] = {"rest": venue_url, "ws": venue_url.replace("http", "ws") + "/ws/api/v2"}
     venue["timeout_seconds"] = 60  # the daemon is still waiting when it is killed
     cfg["journal"] = {"path": str(tmp_path / "journal.sqlite")}
-    cfg["http"] = {"host": "127.0.0.1", "port": _free_port()}
+    cfg["http"] = {"host": "127.0.0.1", "port": free_port()}
     cfg["logging"] = {"level": "info", "format": "json"}
     path = tmp_path / "crash.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -153,13 +138,15 @@ def test_order_journaled_before_a_kill_is_adopted_after_restart(
     _post(venue_url + "/admin/faults", {"order_timeouts": 1, "hang_s": 120})
     first = _daemon(config, tmp_path / "first.log")
     try:
-        pending = _wait(
+        pending = wait_until(
             lambda: _rows(journal, "SELECT client_id, intent_seq, leg FROM orders"),
             90,
             "a journaled order",
         )
         (client_id, seq, leg), *_ = pending
-        placed = _wait(lambda: _venue_orders(venue_url, client_id), 30, "the order on the venue")
+        placed = wait_until(
+            lambda: _venue_orders(venue_url, client_id), 30, "the order on the venue"
+        )
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait(10)
@@ -173,7 +160,7 @@ def test_order_journaled_before_a_kill_is_adopted_after_restart(
     second_log = tmp_path / "second.log"
     second = _daemon(config, second_log)
     try:
-        _wait(
+        wait_until(
             lambda: (
                 _rows(journal, "SELECT status FROM orders WHERE client_id = ?", client_id)
                 == [("filled",)]
@@ -182,7 +169,7 @@ def test_order_journaled_before_a_kill_is_adopted_after_restart(
             "the restarted daemon to settle the order",
         )
         # Let it run on, ready and hedging: it may trade more, but never that leg again.
-        _wait(lambda: _ready(http_port), 60, "the restarted daemon to be ready")
+        wait_until(lambda: _ready(http_port), 60, "the restarted daemon to be ready")
         time.sleep(3)
     finally:
         second.send_signal(signal.SIGTERM)

@@ -11,7 +11,7 @@ import structlog
 
 from hedger.config import Config
 from hedger.runner import Daemon, start_daemon, stop_daemon
-from tests.engine.conftest import paper_config
+from tests.engine.conftest import move_target, paper_config
 from tests.engine.test_engine_paper import run_for_sim_ms, wait_for
 
 
@@ -48,13 +48,7 @@ async def test_stale_instrument_blocks_hedging_until_fresh(tmp_path: Path) -> No
             # Priced once, then stale: a hedge is due (a new target) but refused until fresh.
             plan.update({"paused": [sol]})
             await wait_for(lambda: f"paper:{sol}" in engine.stale_inputs)
-            factor = engine.cfg.factors[0]
-            moved = factor.model_copy(
-                update={"target": factor.target.model_copy(update={"value": 0.3})}
-            )
-            await engine.apply_config(
-                engine.cfg.model_copy(update={"factors": [moved]}), ["factors.0.target.value"]
-            )
+            await move_target(engine, 0.3)
             await run_for_sim_ms(daemon, 40_000)
             decision = engine.decision_of("BTC")
             assert decision is not None and abs(decision.deviation) > decision.band_half_width
@@ -117,13 +111,7 @@ async def test_rate_limit_burst_backs_off_and_sends_each_leg_once(tmp_path: Path
         # A burst: most REST requests (orders, lookups, positions) answered 429, while a
         # new target makes a hedge due.
         plan.update({"error_share": 0.8, "error_status": 429})
-        factor = engine.cfg.factors[0]
-        moved = factor.model_copy(
-            update={"target": factor.target.model_copy(update={"value": 0.3})}
-        )
-        await engine.apply_config(
-            engine.cfg.model_copy(update={"factors": [moved]}), ["factors.0.target.value"]
-        )
+        await move_target(engine, 0.3)
         await run_for_sim_ms(daemon, 60_000)
         plan.update({"error_share": 0.0})
         await wait_for(lambda: len(venue_labels(daemon)) > before)

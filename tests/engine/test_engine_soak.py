@@ -24,7 +24,7 @@ import pytest
 import structlog
 
 from hedger.runner import Daemon, start_daemon, stop_daemon
-from tests.engine.conftest import paper_config, with_updates
+from tests.engine.conftest import move_target, paper_config, with_updates
 from tests.engine.test_engine_degraded import with_faults
 from tests.engine.test_engine_paper import wait_for
 
@@ -46,13 +46,7 @@ async def _chaos(daemon: Daemon, seconds: float, seed: int) -> Counter[str]:
         move = rng.choice(["target", "target", "hold", "stall", "burst"])
         made[move] += 1
         if move == "target":
-            factor = engine.cfg.factors[0]
-            value = rng.choice([-0.1, -0.05, 0.0, 0.05, 0.1])
-            target = factor.target.model_copy(update={"value": value})
-            moved = factor.model_copy(update={"target": target})
-            await engine.apply_config(
-                engine.cfg.model_copy(update={"factors": [moved]}), ["factors.0.target.value"]
-            )
+            await move_target(engine, rng.choice([-0.1, -0.05, 0.0, 0.05, 0.1]))
         elif move == "hold":
             plan.update({"order_timeouts": 1})
         elif move == "stall":

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -20,6 +19,7 @@ import pytest
 from hedger.config import load_config
 from hedger.runner import Daemon, start_daemon, stop_daemon
 from tests.engine.conftest import ROOT
+from tests.net import free_port
 
 TOKEN = "test-token-123"
 
@@ -142,12 +142,6 @@ async def test_a_refused_reload_keeps_the_running_config(
     assert decision is not None and decision.band_half_width == 0.25
     assert engine.stats.config_reloads["refused"] == 1
     assert engine.stats.config_reloads["applied"] == 0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 60.0) -> None:
