@@ -137,17 +137,14 @@ def test_the_image_hedges_on_the_paper_venue_and_stops_cleanly(stack: tuple[str,
     inspected = json.loads(_docker("inspect", hedger))[0]["State"]
     assert inspected["ExitCode"] == 0, inspected
     assert took < 25, f"SIGTERM took {took:.1f} s"
-    events = [
-        json.loads(line)
-        for line in _docker("logs", hedger).splitlines() + _stderr_logs(hedger)
-        if line.startswith("{")
-    ]
+    events = [json.loads(line) for line in _container_output(hedger) if line.startswith("{")]
     names = {event.get("event") for event in events}
     assert {"order_filled", "daemon_stopped"} <= names, sorted(n for n in names if n)
 
 
-def _stderr_logs(container: str) -> list[str]:
+def _container_output(container: str) -> list[str]:
+    """Its stdout and stderr lines (docker logs replays them on its own two streams)."""
     result = subprocess.run(
-        ["docker", "logs", container], capture_output=True, text=True, check=False
+        ["docker", "logs", container], capture_output=True, text=True, check=True
     )
-    return result.stderr.splitlines()
+    return result.stdout.splitlines() + result.stderr.splitlines()
