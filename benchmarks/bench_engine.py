@@ -46,10 +46,12 @@ from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import numpy as np
+import yaml
 from venue_process import cpu_seconds, paper_venue
 
 from hedger.config import Config
@@ -59,6 +61,7 @@ from hedger.portfolio import expiry_ms
 from hedger.runner import Daemon, start_daemon, stop_daemon
 
 VENUE = "paper"
+COMPOSE_CONFIG = Path(__file__).resolve().parents[1] / "deploy" / "compose" / "hedger.yaml"
 OUTLIVE_RUN_MS = 3_600_000  # options expiring sooner are left out
 # Instruments the book streams besides its options: the hedge perpetual and the perpetual
 # that prices each other asset (SOL, ETH, AVAX; the account's BTC/ETH/USDC add none).
@@ -131,67 +134,13 @@ def option_holdings(
 
 def bench_config(urls: Mapping[str, str], options: list[dict[str, Any]], journal: str) -> Config:
     """deploy/compose/hedger.yaml's daemon (venue as its own process), with ``options`` added."""
-    return Config.model_validate(
-        {
-            "name": "bench",
-            "venues": {
-                VENUE: {
-                    "exchange": "deribit",
-                    "api_key": "paper",
-                    "secret": "paper",
-                    "urls": {"rest": urls["rest"], "ws": urls["ws"]},
-                }
-            },
-            "factors": [
-                {
-                    "asset": "BTC",
-                    "hedge": {"venue": VENUE, "symbol": "BTC-PERPETUAL"},
-                    "target": {"kind": "beta", "value": 0.0},
-                    "band": {"kind": "absolute", "half_width": 0.25, "unit": "factor"},
-                }
-            ],
-            "portfolio": {
-                "include_venue_positions": True,
-                "holdings": [
-                    {"asset": "SOL", "kind": "spot", "qty": 2000},
-                    {"asset": "ETH", "kind": "spot", "qty": 40},
-                    {"asset": "AVAX", "kind": "spot", "qty": 5000},
-                    *options,
-                ],
-                "reference": {
-                    "prices": {"BTC": 90000, "ETH": 3000, "SOL": 150, "AVAX": 25},
-                    "implied_vols": {"BTC": 0.55, "ETH": 0.65, "SOL": 0.8},
-                },
-            },
-            "beta": {
-                "estimator": "ewma",
-                "bar": "1m",
-                "half_life": "1d",
-                "window": "7d",
-                "min_observations": 60,
-                "winsorize_sigmas": 5,
-                "priors": {"SOL": [1.3], "ETH": [1.1], "AVAX": [1.4]},
-                "warmup": {"lookback": "7d", "timeframe": "1h"},
-            },
-            "hedge": {
-                "rebalance_to": "target",
-                "cooldown": "15s",
-                "max_order_contracts": 500000,
-                "order": {"type": "market"},
-            },
-            "limits": {
-                "max_order_notional_usd": 1000000,
-                "max_hedge_position_usd": 5000000,
-                "max_notional_per_hour_usd": 8000000,
-                "max_notional_per_day_usd": 40000000,
-                "max_orders_per_minute": 20,
-                "max_consecutive_errors": 3,
-                "dry_run": False,
-            },
-            "market": {"stale_after": "10s", "reconcile_every": "60s"},
-            "journal": {"path": journal},
-        }
-    )
+    raw = yaml.safe_load(COMPOSE_CONFIG.read_text())
+    raw["name"] = "bench"
+    raw["venues"][VENUE]["urls"] = {"rest": urls["rest"], "ws": urls["ws"]}
+    raw["portfolio"]["holdings"] += options
+    raw["portfolio"]["reference"]["implied_vols"] |= {"ETH": 0.65, "SOL": 0.8}
+    raw["journal"] = {"path": journal}
+    return Config.model_validate(raw)
 
 
 # -- measuring ----------------------------------------------------------------------------------
