@@ -9,7 +9,7 @@ histogram appears as ``hedger_order_latency_seconds_bucket`` (or ``_sum``/``_cou
 is also the sample name in a /metrics exposition. Callers comparing with family names map
 tokens through ``family_of`` (``_bucket``/``_sum``/``_count`` of a contract histogram ->
 its base name; anything else unchanged); callers comparing with an exposition's sample names
-use the raw tokens, or ``contract_sample_names()``.
+use the raw tokens.
 """
 
 from __future__ import annotations
@@ -78,16 +78,6 @@ LABEL_VALUES: dict[tuple[str, str], frozenset[str]] = {
 
 # Labels every scraped series carries besides its own.
 TARGET_LABELS = frozenset({"job", "instance"})
-
-TRADING_STATES = {0: "running", 1: "paused", 2: "halted", 3: "dry-run"}
-
-
-def contract_sample_names() -> frozenset[str]:
-    """Every sample name the contract implies in an exposition (histograms expanded)."""
-    names = set(CONTRACT - HISTOGRAMS)
-    for base in HISTOGRAMS:
-        names |= {base + suffix for suffix in HISTOGRAM_SUFFIXES}
-    return frozenset(names)
 
 
 def family_of(token: str) -> str:

@@ -1,7 +1,7 @@
 """A real Prometheus scrapes a running daemon; the samples are read back through its HTTP API.
 
-Also checks the contract from the other side: every metric name the alert rules (and the
-Grafana dashboard, when present) use is exported by the daemon's /metrics.
+Also checks the contract from the other side: every metric name the alert rules and the
+Grafana dashboard use is exported by the daemon's /metrics.
 """
 
 from __future__ import annotations
@@ -21,13 +21,12 @@ import pytest
 
 from hedger.config import load_config
 from hedger.runner import start_daemon, stop_daemon
+from tests.deploy.metric_refs import alert_metric_names, dashboard_metric_names
 from tests.net import free_port
 from tests.obs.test_http import write_config
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS = shutil.which("prometheus")
-
-_NAME = re.compile(r"\b((?:hedger|process)_[a-z0-9_]+)")
 
 
 def exported_names(exposition: str) -> set[str]:
@@ -48,27 +47,9 @@ def exported_names(exposition: str) -> set[str]:
 
 
 def referenced_names() -> dict[str, set[str]]:
-    """Metric names used by the alert rules and the dashboard (if it exists)."""
-    sources = {"alerts.yml": ROOT / "deploy" / "prometheus" / "alerts.yml"}
-    dashboard = ROOT / "deploy" / "grafana" / "hedger.json"
-    if dashboard.exists():
-        sources["hedger.json"] = dashboard
-    out = {}
-    for label, path in sources.items():
-        text = path.read_text()
-        if label.endswith(".json"):
-            text = "\n".join(_exprs(json.loads(text)))
-        out[label] = set(_NAME.findall(text))
-    return out
-
-
-def _exprs(node: object) -> list[str]:
-    if isinstance(node, dict):
-        found = [str(node["expr"])] if "expr" in node else []
-        return found + [e for value in node.values() for e in _exprs(value)]
-    if isinstance(node, list):
-        return [e for value in node for e in _exprs(value)]
-    return []
+    """Metric tokens (as written: a histogram's ``_bucket``) in the alert rules and the
+    dashboard's queries."""
+    return {"alerts.yml": alert_metric_names(), "hedger.json": dashboard_metric_names()}
 
 
 def _query(base: str, promql: str) -> list[object]:

@@ -121,15 +121,11 @@ async def test_rate_limit_burst_backs_off_and_sends_each_leg_once(tmp_path: Path
     assert daemon.paper["paper"].exchange.faults.injected["errors"] > 0
     labels = venue_labels(daemon)
     assert all(count == 1 for count in labels.values()), labels
-    db = sqlite3.connect(cfg_path(daemon))
+    db = sqlite3.connect(daemon.cfg.journal.path)
     rows = db.execute("SELECT intent_seq, leg, status FROM orders").fetchall()
     legs = Counter((seq, leg) for seq, leg, status in rows if status == "filled")
     assert all(count == 1 for count in legs.values()), rows
     assert engine.trading_state != "halted"
-
-
-def cfg_path(daemon: Daemon) -> str:
-    return daemon.cfg.journal.path
 
 
 async def test_consecutive_refusals_halt_until_an_operator_resumes(tmp_path: Path) -> None:
