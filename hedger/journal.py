@@ -47,7 +47,8 @@ CREATE TABLE IF NOT EXISTS orders (
     venue_order_id TEXT,
     filled_qty REAL NOT NULL DEFAULT 0,
     created_ms INTEGER NOT NULL,
-    updated_ms INTEGER NOT NULL
+    updated_ms INTEGER NOT NULL,
+    valid_until_ms INTEGER
 );
 CREATE INDEX IF NOT EXISTS orders_status ON orders(status);
 CREATE TABLE IF NOT EXISTS events (
@@ -57,6 +58,21 @@ CREATE TABLE IF NOT EXISTS events (
     client_id TEXT,
     payload TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS trading_states (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts_ms INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    reason TEXT,
+    by TEXT NOT NULL,
+    consecutive_errors INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sent_notional (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts_ms INTEGER NOT NULL,
+    notional_usd REAL NOT NULL,
+    client_id TEXT
+);
+CREATE INDEX IF NOT EXISTS sent_notional_ts ON sent_notional(ts_ms);
 CREATE TABLE IF NOT EXISTS config_changes (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     ts_ms INTEGER NOT NULL,
@@ -65,8 +81,20 @@ CREATE TABLE IF NOT EXISTS config_changes (
 );
 """
 
-FINAL_STATUSES = frozenset({"filled", "cancelled", "rejected", "not_sent"})
-"""Statuses after which an order can never fill again; anything else needs reconciling."""
+FINAL_STATUSES = frozenset({"filled", "cancelled", "rejected", "not_sent", "lost"})
+"""Statuses after which an order can never fill again; anything else needs reconciling.
+
+``not_sent`` is only for a request that provably never reached the venue (refused before the
+socket, or looked up in vain after its venue-side time-to-live passed). ``lost``: an
+abandoned request never seen on the venue over the whole watch horizon.
+"""
+
+IN_DOUBT_STATUSES = frozenset({"pending", "unknown"})
+"""The request may still reach the venue: its leg must not be sent again."""
+
+ABANDONED = "abandoned"
+"""Shown absent for the whole unknown-order window, so its leg may be resent; still looked
+up (and a late fill adopted) until it is found or the watch horizon passes."""
 
 
 class ClientIdTooLongError(ValueError):
@@ -74,16 +102,37 @@ class ClientIdTooLongError(ValueError):
 
 
 def client_order_id(name: str, intent_seq: int, leg: int, attempt: int, max_len: int = 64) -> str:
-    """Deterministic, unique across restarts (the sequence lives in the journal), and
-    recognisable by prefix so that start-up reconciliation finds this daemon's orders."""
+    """Deterministic and unique across restarts (the sequence lives in the journal)."""
     client_id = f"{name}-{intent_seq}-{leg}-{attempt}"
     if len(client_id) > max_len:
         raise ClientIdTooLongError(f"client id {client_id!r} exceeds the venue's {max_len} chars")
     return client_id
 
 
-def client_id_prefix(name: str) -> str:
-    return f"{name}-"
+@dataclass(slots=True, frozen=True)
+class ClientOrderId:
+    name: str
+    intent_seq: int
+    leg: int
+    attempt: int
+
+
+def parse_client_order_id(client_id: str) -> ClientOrderId | None:
+    """The parts of one of our client ids, or None for anybody else's.
+
+    Parsed from the right: names may contain ``-``, so a prefix test would let daemon
+    ``lim`` claim (and cancel) ``lim-2f-7-0-0`` of daemon ``lim-2f``. Three numeric fields
+    after the exact name is the only shape we send.
+    """
+    parts = client_id.rsplit("-", 3)
+    if len(parts) != 4 or not all(p.isdigit() and p.isascii() for p in parts[1:]):
+        return None
+    return ClientOrderId(parts[0], int(parts[1]), int(parts[2]), int(parts[3]))
+
+
+def is_own_client_id(client_id: str, name: str) -> bool:
+    parsed = parse_client_order_id(client_id)
+    return parsed is not None and parsed.name == name
 
 
 @dataclass(slots=True, frozen=True)
@@ -101,10 +150,21 @@ class OrderRecord:
     filled_qty: float
     created_ms: int
     updated_ms: int
+    valid_until_ms: int | None = None
+    """The venue-side time-to-live sent with the request (venue clock), if any."""
 
     @property
     def is_final(self) -> bool:
         return self.status in FINAL_STATUSES
+
+
+@dataclass(slots=True, frozen=True)
+class TradingStateRecord:
+    ts_ms: int
+    state: str
+    reason: str | None
+    by: str
+    consecutive_errors: int
 
 
 def _json(payload: Mapping[str, Any]) -> str:
@@ -123,6 +183,13 @@ class Journal:
         # FULL: an order row must survive power loss, not only a crash, before we send it.
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Journals written by older versions lack newer columns; add them in place."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(orders)")}
+        if "valid_until_ms" not in columns:
+            self._db.execute("ALTER TABLE orders ADD COLUMN valid_until_ms INTEGER")
 
     def close(self) -> None:
         self._db.close()
@@ -167,12 +234,26 @@ class Journal:
         symbol: str,
         side: str,
         qty: float,
+        valid_until_ms: int | None = None,
     ) -> None:
         """Journal an order as ``pending`` — call before the request leaves."""
         self._db.execute(
             "INSERT INTO orders (client_id, intent_seq, leg, attempt, venue, symbol, side, qty,"
-            " status, created_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
-            (client_id, intent_seq, leg, attempt, venue, symbol, side, qty, now_ms, now_ms),
+            " status, created_ms, updated_ms, valid_until_ms)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+            (
+                client_id,
+                intent_seq,
+                leg,
+                attempt,
+                venue,
+                symbol,
+                side,
+                qty,
+                now_ms,
+                now_ms,
+                valid_until_ms,
+            ),
         )
 
     def update_order(
@@ -200,6 +281,27 @@ class Journal:
             (now_ms, kind, client_id, _json(payload)),
         )
 
+    def record_trading_state(
+        self, *, now_ms: int, state: str, reason: str | None, by: str, consecutive_errors: int
+    ) -> None:
+        """Every change of the trading state (and of the error count that trips a halt):
+        the last row is what a restarted daemon resumes in."""
+        self._db.execute(
+            "INSERT INTO trading_states (ts_ms, state, reason, by, consecutive_errors)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (now_ms, state, reason, by, consecutive_errors),
+        )
+
+    def record_sent_notional(
+        self, *, now_ms: int, notional_usd: float, client_id: str | None = None
+    ) -> None:
+        """Notional sent, counted toward the rolling limits whatever its fate (a request of
+        unknown fate may still fill), so a restart never resets a budget."""
+        self._db.execute(
+            "INSERT INTO sent_notional (ts_ms, notional_usd, client_id) VALUES (?, ?, ?)",
+            (now_ms, abs(notional_usd), client_id),
+        )
+
     def record_config_change(self, *, now_ms: int, version: str, diff: Mapping[str, Any]) -> None:
         self._db.execute(
             "INSERT INTO config_changes (ts_ms, version, diff) VALUES (?, ?, ?)",
@@ -221,6 +323,16 @@ class Journal:
         ).fetchall()
         return [OrderRecord(*row) for row in rows]
 
+    def orders(self) -> list[OrderRecord]:
+        """Every journaled order, oldest first."""
+        rows = self._db.execute("SELECT * FROM orders ORDER BY created_ms, client_id").fetchall()
+        return [OrderRecord(*row) for row in rows]
+
+    def intent_decision(self, seq: int) -> dict[str, Any] | None:
+        """What the engine knew and decided for intent ``seq`` (the journaled payload)."""
+        row = self._db.execute("SELECT decision FROM intents WHERE seq = ?", (seq,)).fetchone()
+        return None if row is None else dict(orjson.loads(row[0]))
+
     def orders_of_intent(self, intent_seq: int) -> list[OrderRecord]:
         rows = self._db.execute(
             "SELECT * FROM orders WHERE intent_seq = ? ORDER BY leg, attempt", (intent_seq,)
@@ -235,6 +347,21 @@ class Journal:
             args = (client_id,)
         for ts_ms, kind, payload in self._db.execute(query + " ORDER BY id", args):
             yield int(ts_ms), str(kind), orjson.loads(payload)
+
+    def last_trading_state(self) -> TradingStateRecord | None:
+        row = self._db.execute(
+            "SELECT ts_ms, state, reason, by, consecutive_errors FROM trading_states"
+            " ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else TradingStateRecord(*row)
+
+    def sent_notional_since(self, since_ms: int) -> list[tuple[int, float]]:
+        """(ts_ms, notional_usd) of everything sent after ``since_ms``, oldest first."""
+        rows = self._db.execute(
+            "SELECT ts_ms, notional_usd FROM sent_notional WHERE ts_ms > ? ORDER BY ts_ms, id",
+            (since_ms,),
+        ).fetchall()
+        return [(int(ts), float(usd)) for ts, usd in rows]
 
     def last_intent_seq(self) -> int:
         row = self._db.execute("SELECT MAX(seq) FROM intents").fetchone()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hedger.journal import ClientIdTooLongError, Journal, client_order_id
+from hedger.journal import ClientIdTooLongError, Journal, client_order_id, is_own_client_id
 
 DECISION = {"beta_delta": [1.5], "band": 0.25, "reason": "outside band"}
 
@@ -95,3 +95,61 @@ def test_an_order_journaled_before_a_kill_is_found_on_restart(tmp_path: Path) ->
     (pending,) = Journal(path).unresolved_orders()
     assert pending.client_id == "paper-1-0-0" and pending.status == "pending"
     assert os.path.exists(path)
+
+
+@pytest.mark.parametrize(
+    ("client_id", "name", "own"),
+    [
+        ("lim-7-0-0", "lim", True),
+        ("lim-2f-7-0-0", "lim", False),  # daemon lim-2f's: a prefix test claimed it
+        ("lim-2f-7-0-0", "lim-2f", True),
+        ("lim-7-0", "lim", False),
+        ("lim-x-0-0", "lim", False),
+        ("lim-7-0-0-extra", "lim", False),
+        ("", "lim", False),
+    ],
+)
+def test_own_client_ids_are_parsed_never_prefix_matched(
+    client_id: str, name: str, own: bool
+) -> None:
+    assert is_own_client_id(client_id, name) is own
+
+
+def test_trading_state_and_sent_notional_survive_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    journal = Journal(path)
+    assert journal.last_trading_state() is None
+    journal.record_trading_state(
+        now_ms=5, state="halted", reason="3 errors", by="kill_switch", consecutive_errors=3
+    )
+    journal.record_sent_notional(now_ms=6, notional_usd=-250_000.0, client_id="a-1-0-0")
+    journal.close()
+    reopened = Journal(path)
+    state = reopened.last_trading_state()
+    assert state is not None and (state.state, state.reason, state.by) == (
+        "halted",
+        "3 errors",
+        "kill_switch",
+    )
+    assert reopened.sent_notional_since(0) == [(6, 250_000.0)]
+    assert reopened.sent_notional_since(6) == []
+
+
+def test_an_older_journal_gains_the_new_order_column(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(
+        "CREATE TABLE orders (client_id TEXT PRIMARY KEY, intent_seq INTEGER NOT NULL,"
+        " leg INTEGER NOT NULL, attempt INTEGER NOT NULL, venue TEXT NOT NULL,"
+        " symbol TEXT NOT NULL, side TEXT NOT NULL, qty REAL NOT NULL, status TEXT NOT NULL,"
+        " venue_order_id TEXT, filled_qty REAL NOT NULL DEFAULT 0, created_ms INTEGER NOT NULL,"
+        " updated_ms INTEGER NOT NULL);"
+        "INSERT INTO orders VALUES ('a-1-0-0', 1, 0, 0, 'v', 'S', 'buy', 1, 'pending', NULL, 0,"
+        " 1, 1);"
+    )
+    db.close()
+    journal = Journal(path)
+    (record,) = journal.unresolved_orders()
+    assert record.client_id == "a-1-0-0" and record.valid_until_ms is None

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,7 @@ from hedger.sim.orders import Order, Trade
 log = structlog.get_logger("hedger.paper")
 
 TOO_MANY_REQUESTS = 10028
+TIMED_OUT = 10093
 USER_ORDERS = "user.orders.any.any.raw"
 USER_TRADES = "user.trades.any.any.raw"
 
@@ -89,6 +90,7 @@ class PaperVenueServer:
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.requests_served = 0
+        self.expired_requests = 0  # order requests refused for arriving after valid_until
         self.messages_pushed = 0
         self._closing = asyncio.Event()  # ends held (fault) responses on stop
 
@@ -171,6 +173,7 @@ class PaperVenueServer:
                     request.raw_path,
                     self._wall_ms(),
                 )
+            self._refuse_expired(method, params)
             result = self.exchange.call(method, params, account)
         except AuthError as exc:
             error = {"code": exc.code, "message": exc.message, "data": {"reason": exc.reason}}
@@ -192,6 +195,22 @@ class PaperVenueServer:
                 request.transport.close()
             return web.Response(status=504)
         return web.Response(body=_envelope(now_us, result), content_type="application/json")
+
+    def _refuse_expired(self, method: str, params: Mapping[str, Any]) -> None:
+        """Deribit's ``valid_until``: an order request that reaches the matching engine after
+        that instant (the server's clock, the one ``usIn`` shows) is refused, never placed;
+        clients rely on it to prove that a timed-out request can no longer land."""
+        if method not in ("private/buy", "private/sell") or "valid_until" not in params:
+            return
+        try:
+            valid_until = int(params["valid_until"])
+        except (TypeError, ValueError):
+            raise RpcError(11029, "invalid_arguments", "valid_until must be epoch ms") from None
+        if self._wall_ms() > valid_until:
+            self.expired_requests += 1
+            # The code is this venue's own: ccxt maps unlisted codes to ExchangeError, which
+            # is what a refusal at the matching engine's door is.
+            raise RpcError(TIMED_OUT, "timed_out", f"arrived after valid_until {valid_until}")
 
     def _injected_error(self, now_us: int) -> web.Response:
         status = self.exchange.faults.plan.error_status
@@ -288,6 +307,7 @@ class PaperVenueServer:
             if conn.heartbeat is not None:
                 conn.heartbeat.cancel()
             return "ok"
+        self._refuse_expired(method, params)
         return self.exchange.call(method, params, conn.account)
 
     def _subscribe(self, conn: Connection, method: str, channels: Iterable[str]) -> list[str]:

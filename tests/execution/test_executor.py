@@ -47,7 +47,8 @@ def _executor(journal: Journal, client: Any) -> Executor:
         daemon_name="t",
         clock=_clock,
         lookup_timeout_s=10.0,
-        not_found_grace_s=0.2,
+        order_ttl_s=0.8,
+        unknown_window_s=1.0,
         backoff_initial_s=0.05,
         backoff_max_s=0.5,
     )
@@ -165,6 +166,7 @@ async def test_restart_after_a_crash_between_journaled_and_acked(
         symbol=SYMBOL,
         side="buy",
         qty=100.0,
+        valid_until_ms=_clock() + 300,  # the venue refuses it if it ever arrives later
     )
     journal.close()
 
