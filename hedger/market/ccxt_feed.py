@@ -33,9 +33,29 @@ log = structlog.get_logger("hedger.market")
 _NAN = float("nan")
 
 
+def _number(value: Any) -> float:
+    """A number as float, None as NaN; anything else (a bool, a string, a container) raises
+    TypeError. ``float()`` alone would read ``True`` as 1.0 and ``"90000"`` as a price."""
+    if value is None:
+        return _NAN
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"not a number: {value!r}")
+    return float(value)
+
+
 def _price(value: Any) -> float:
     """ccxt's None (and a venue's 0 for an empty side) -> NaN; numbers -> float."""
-    return float(value) if value else _NAN
+    return _number(value) or _NAN
+
+
+def _timestamp(value: Any) -> int:
+    """Epoch ms as an int. ccxt gives None for a venue that stamps nothing: 0, which every
+    later tick is in order after (the pre-existing behaviour; such a venue has no ordering)."""
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"not a timestamp: {value!r}")
+    return int(value)  # a float one (some venues) truncates; NaN raises ValueError
 
 
 def _first(*values: Any) -> Any:
@@ -52,7 +72,8 @@ def store_ccxt_ticker(
 
     Exchanges without a mark or index price (spot venues) fall back to the mid, then the last
     trade, so the row still carries a usable price. Underlying and IV are not unified fields:
-    they are read from the raw payload under Deribit's names, NaN elsewhere.
+    they are read from the raw payload under Deribit's names, NaN elsewhere. Every field must
+    be a number (or absent): a bool or a numeric string is malformed, as on the native feed.
     """
     try:
         info = ticker.get("info") or {}
@@ -60,21 +81,18 @@ def store_ccxt_ticker(
         mid = 0.5 * (bid + ask)  # NaN if either side is missing
         mark = _first(ticker.get("markPrice"), None if math.isnan(mid) else mid, ticker.get("last"))
         index = _first(ticker.get("indexPrice"), mark)
-        underlying = info.get("underlying_price")
-        iv = info.get("mark_iv")  # Deribit: percent
-        timestamp = ticker.get("timestamp")
         return market.update(
             row,
             bid,
             ask,
-            _NAN if mark is None else float(mark),
-            _NAN if index is None else float(index),
-            _NAN if underlying is None else float(underlying),
-            _NAN if iv is None else float(iv) / 100.0,
-            int(timestamp) if timestamp is not None else 0,
+            _number(mark),
+            _number(index),
+            _number(info.get("underlying_price")),
+            _number(info.get("mark_iv")) / 100.0,  # Deribit: percent
+            _timestamp(ticker.get("timestamp")),
             recv_s,
         )
-    except (TypeError, ValueError, AttributeError):
+    except (TypeError, ValueError, AttributeError, OverflowError):
         market.state.reject(BadTick.MALFORMED)
         return False
 

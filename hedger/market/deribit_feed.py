@@ -61,8 +61,8 @@ def handle_frame(market: LiveMarket, frame: str | bytes, recv_s: float) -> Frame
 
     This is the per-message hot path (budget ~2 us with the parse, DESIGN.md), so the ticker
     is read inline: no per-field ``float()`` (orjson already gives floats or ints, which numpy
-    takes; a string or null where a price belongs is counted as malformed by
-    ``MarketState.update``), and no intermediate objects. Only ticker channels are
+    takes; a string, null, bool or container where a number belongs is counted as malformed
+    by ``MarketState.update``), and no intermediate objects. Only ticker channels are
     subscribed, so a push is read as a ticker without looking at its channel; a push of any
     other shape is counted as malformed.
     """
@@ -76,14 +76,22 @@ def handle_frame(market: LiveMarket, frame: str | bytes, recv_s: float) -> Frame
         if row is None:
             state.reject(BadTick.UNKNOWN_INSTRUMENT)
             return FrameKind.TICKER
+        bid = data["best_bid_price"]
+        ask = data["best_ask_price"]
         underlying = data.get("underlying_price")  # options only
         iv = data.get("mark_iv")
+        # Where a bool would reach update() as something else: ``false or NaN`` reads as an
+        # empty side and ``true / 100`` as an IV of 1%. (``true or NaN`` stays True, and
+        # update() refuses it.)
+        if bid is False or ask is False or iv is True or iv is False:
+            state.reject(BadTick.MALFORMED)
+            return FrameKind.TICKER
         if state.update(
             row,
             # Deribit quotes an empty book side as null (deep OTM options: 0): no quote, not
             # a bad tick, so the mark still lands.
-            data["best_bid_price"] or _NAN,
-            data["best_ask_price"] or _NAN,
+            bid or _NAN,
+            ask or _NAN,
             data["mark_price"],
             data["index_price"],
             _NAN if underlying is None else underlying,

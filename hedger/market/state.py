@@ -9,7 +9,9 @@ the engine.
 Rows are fixed at construction (symbol -> row), so a write is an index, not a dict-of-dicts
 lookup per field; a new instrument means ``extended`` (a rebuilt state with the old rows
 copied). Every write is validated first: a bad tick is counted by reason and dropped, so the
-engine only ever sees quotes that passed.
+engine only ever sees quotes that passed. These are shape checks on one tick (numbers, finite,
+positive, uncrossed, in order, not from the future); whether a price is plausible against its
+own history, index and book is ``hedger.core.plausibility``'s question, asked once per cycle.
 
 ``LiveMarket`` wraps a state with the ``asyncio.Event`` the engine waits on; the state itself
 stays synchronous and I/O-free, so tests and the backtester drive it without an event loop.
@@ -20,9 +22,11 @@ from __future__ import annotations
 import asyncio
 import math
 import struct
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from numbers import Real
 
 import numpy as np
 from numpy.typing import NDArray
@@ -36,6 +40,10 @@ _N_FLOAT_COLUMNS = 7
 _pack_row = struct.Struct(f"{_N_FLOAT_COLUMNS}d").pack_into  # native order, as numpy's
 _ROW_BYTES = 8 * _N_FLOAT_COLUMNS
 _INF = math.inf
+_INT64_MAX = 2**63 - 1
+# set_clock calls closer together than this keep the previous rate: clock_ms is whole
+# milliseconds, so a shorter span would make the rate estimate noise.
+_RATE_WINDOW_S = 0.25
 
 
 class BadTick(StrEnum):
@@ -46,7 +54,8 @@ class BadTick(StrEnum):
     CROSSED = "crossed"  # best bid above best ask
     UNKNOWN_INSTRUMENT = "unknown_instrument"  # not one of the rows we track
     OUT_OF_ORDER = "out_of_order"  # exchange timestamp older than the one already stored
-    MALFORMED = "malformed"  # not JSON, or a required field missing / of the wrong type
+    MALFORMED = "malformed"  # not JSON, a field missing, or not a number (a bool is not one)
+    FUTURE = "future"  # exchange timestamp too far ahead of the receive clock
 
 
 @dataclass(slots=True, frozen=True)
@@ -74,9 +83,15 @@ class MarketState:
 
     Absent values are NaN: an empty book side, the underlying of a non-option, or a row that
     has not ticked yet (its ``exchange_ts_ms`` is 0 and ``updates`` 0).
+
+    ``max_ahead_ms``: how far an exchange timestamp may lead the receive clock (mapped to epoch
+    milliseconds, see ``set_clock``) before the tick is refused as ``BadTick.FUTURE``. It
+    covers clock skew between venue and host, not latency (which only makes ticks older).
     """
 
-    def __init__(self, symbols: Iterable[str]) -> None:
+    def __init__(self, symbols: Iterable[str], *, max_ahead_ms: int = 5_000) -> None:
+        if max_ahead_ms < 0:
+            raise ValueError(f"max_ahead_ms must be >= 0, got {max_ahead_ms}")
         self.symbols: tuple[str, ...] = tuple(symbols)
         self.rows: dict[str, int] = {symbol: row for row, symbol in enumerate(self.symbols)}
         if len(self.rows) != len(self.symbols):
@@ -101,6 +116,36 @@ class MarketState:
         self._make_write_views()
         self.rejected: dict[BadTick, int] = dict.fromkeys(BadTick, 0)
         self.accepted = 0
+        self.max_ahead_ms = max_ahead_ms
+        self._rate_anchor: tuple[int, float] | None = None
+        # Until the owner calls set_clock, the host's own clocks at construction map recv_s.
+        self._map_clock(int(time.time() * 1000), time.monotonic(), 1.0)
+
+    def _map_clock(self, now_ms: int, now_s: float, rate: float) -> None:
+        self._clock_rate = rate
+        # A tick's timestamp is bounded by ``recv_s * _ms_per_s + _lead_ms``: the epoch ms of
+        # recv_s plus the allowance, folded into one multiply-add.
+        self._ms_per_s = 1000.0 * rate
+        self._lead_ms = now_ms - now_s * self._ms_per_s + self.max_ahead_ms
+        self._ts_bound = -1  # recomputed from the new mapping by the next tick
+
+    def set_clock(self, now_ms: int, now_s: float) -> None:
+        """Tie the receive clock to epoch time: ``now_s`` (the monotonic clock feeds stamp
+        ``recv_s`` with) is ``now_ms`` on the owner's clock. Call it periodically (every cycle).
+
+        The owner's clock may be simulated and run faster than the monotonic one (the paper
+        venue's ``speed``); its rate is measured between calls at least a quarter second
+        apart so that ticks received between two calls are not refused for that speed. The
+        rate is never taken below 1: a slow or stepped-back wall clock must not make the
+        bound stricter than real time.
+        """
+        anchor, rate = self._rate_anchor, self._clock_rate
+        if anchor is None or now_s < anchor[1]:
+            self._rate_anchor = (now_ms, now_s)
+        elif now_s - anchor[1] >= _RATE_WINDOW_S:
+            rate = max(1.0, (now_ms - anchor[0]) / ((now_s - anchor[1]) * 1000.0))
+            self._rate_anchor = (now_ms, now_s)
+        self._map_clock(now_ms, now_s, rate)
 
     def _make_write_views(self) -> None:
         # The per-message write goes through the arrays' buffers, not numpy indexing: one
@@ -135,11 +180,15 @@ class MarketState:
 
         ``mark`` and ``index`` are required. ``bid``/``ask`` may be NaN for an empty side;
         ``underlying``/``iv`` NaN when the venue does not quote them (non-options). Anything
-        present must be finite and positive; ``iv`` is a fraction.
+        present must be a finite, positive number (a bool is not a number); ``iv`` is a
+        fraction. ``exch_ts_ms`` is an int, not older than the row's last one and at most
+        ``max_ahead_ms`` ahead of ``recv_s`` mapped to epoch time (``set_clock``).
         """
         # Fast path: chained comparisons are False for NaN, so one expression accepts a good
         # tick (NaN allowed only where it means "absent"); the reason is worked out only for
-        # the rare bad one. Strings or None from a broken payload raise TypeError here.
+        # the rare bad one. Strings, None or containers raise TypeError in a comparison. A
+        # bool does not: it is an int, so True compares as 1 and must be refused by identity
+        # (False compares as 0 and fails the positivity test into the slow path).
         try:
             good = (
                 0.0 < mark < _INF
@@ -149,21 +198,34 @@ class MarketState:
                 and (underlying != underlying or 0.0 < underlying < _INF)  # noqa: PLR0124
                 and (iv != iv or 0.0 < iv < _INF)  # noqa: PLR0124
                 and not bid > ask
+                and mark is not True
+                and index is not True
+                and bid is not True
+                and ask is not True
+                and underlying is not True
+                and iv is not True
+                and type(exch_ts_ms) is int
                 and exch_ts_ms >= self._last_ts_ms[row]  # equal is fine: a resend
             )
         except TypeError:
             self.rejected[BadTick.MALFORMED] += 1
             return False
         if not good:
-            self.rejected[_reason(bid, ask, mark, index, underlying, iv)] += 1
+            self.rejected[_reason(bid, ask, mark, index, underlying, iv, exch_ts_ms)] += 1
             return False
-        try:
-            # The timestamp first: a non-integer (or beyond int64) one fails here, before
-            # anything is written.
-            self._ts_view[row] = exch_ts_ms
-        except (TypeError, ValueError):
-            self.rejected[BadTick.MALFORMED] += 1
-            return False
+        # Ahead of the receive time (mapped to epoch ms) by more than the allowance: refused,
+        # so it never becomes the high-water mark that would drop every real tick after it.
+        # The bound grows with recv_s, so one computed for an earlier message is a stricter
+        # one: an int compare against it clears nearly every tick, and the float arithmetic
+        # runs only when a tick passes it (about once per max_ahead_ms, or a bad tick).
+        if exch_ts_ms > self._ts_bound:
+            bound = min(recv_s * self._ms_per_s + self._lead_ms, _INT64_MAX)
+            if not exch_ts_ms <= bound:  # written so that a NaN recv_s refuses too
+                too_big = exch_ts_ms > _INT64_MAX  # not a timestamp the column can hold
+                self.rejected[BadTick.MALFORMED if too_big else BadTick.FUTURE] += 1
+                return False
+            self._ts_bound = int(bound)
+        self._ts_view[row] = exch_ts_ms  # an int in [0, bound]: it fits, nothing can raise
         _pack_row(
             self._float_bytes, row * _ROW_BYTES, bid, ask, mark, index, underlying, iv, recv_s
         )
@@ -227,7 +289,7 @@ class MarketState:
         rebuilding is rare (a new listing), which is why rows are otherwise fixed.
         """
         new = [s for s in dict.fromkeys(symbols) if s not in self.rows]
-        bigger = MarketState(self.symbols + tuple(new))
+        bigger = MarketState(self.symbols + tuple(new), max_ahead_ms=self.max_ahead_ms)
         n = len(self.symbols)
         bigger._floats[:n] = self._floats
         bigger.exchange_ts_ms[:n] = self.exchange_ts_ms
@@ -236,23 +298,41 @@ class MarketState:
         bigger._dirty[:n] = self._dirty
         bigger.rejected = dict(self.rejected)
         bigger.accepted = self.accepted
+        # The same clock mapping: the feeds keep stamping with the same monotonic clock.
+        bigger._rate_anchor = self._rate_anchor
+        bigger._clock_rate, bigger._ms_per_s = self._clock_rate, self._ms_per_s
+        bigger._lead_ms, bigger._ts_bound = self._lead_ms, self._ts_bound
         return bigger
 
 
 def _reason(
-    bid: float, ask: float, mark: float, index: float, underlying: float, iv: float
+    bid: object,
+    ask: object,
+    mark: object,
+    index: object,
+    underlying: object,
+    iv: object,
+    exch_ts_ms: object,
 ) -> BadTick:
     """Why a tick failed ``update``'s fast check (the slow path, bad ticks only)."""
-    if not (math.isfinite(mark) and math.isfinite(index)):
+    floats: list[float] = []
+    for value in (mark, index, bid, ask, underlying, iv):
+        if isinstance(value, bool) or not isinstance(value, Real):
+            return BadTick.MALFORMED
+        floats.append(float(value))
+    if type(exch_ts_ms) is not int or not 0 <= exch_ts_ms <= _INT64_MAX:
+        return BadTick.MALFORMED
+    mark_f, index_f, bid_f, ask_f, underlying_f, iv_f = floats
+    if not (math.isfinite(mark_f) and math.isfinite(index_f)):
         return BadTick.NAN
-    if mark <= 0.0 or index <= 0.0:
+    if mark_f <= 0.0 or index_f <= 0.0:
         return BadTick.NON_POSITIVE
-    for value in (bid, ask, underlying, iv):
-        if math.isinf(value):
+    for value_f in (bid_f, ask_f, underlying_f, iv_f):
+        if math.isinf(value_f):
             return BadTick.NAN
-        if value <= 0.0:
+        if value_f <= 0.0:
             return BadTick.NON_POSITIVE
-    if bid > ask:
+    if bid_f > ask_f:
         return BadTick.CROSSED
     return BadTick.OUT_OF_ORDER  # every value passed, so the timestamp did not
 

@@ -84,3 +84,59 @@ def test_a_spot_style_ticker_without_mark_falls_back_to_the_mid() -> None:
     assert market.state.rejected[BadTick.NAN] == 1
     assert not store_ccxt_ticker(market, 0, {"bid": "x", "timestamp": 7}, 3.0)
     assert market.state.rejected[BadTick.MALFORMED] == 1
+
+
+def test_a_ccxt_ticker_with_a_bool_or_a_numeric_string_is_malformed() -> None:
+    """Invariant: the generic feed stores numbers only, like the native one.
+
+    Before: ``float()`` read ``True`` as 1.0 (mark, index, a book side), ``int(True)`` as a
+    1 ms timestamp, ``True`` in Deribit's raw ``mark_iv`` as an IV of 1%, and the string
+    ``"90000"`` as a price.
+    """
+    state = MarketState(["BTC-PERPETUAL"])
+    state.set_clock(1_796_000_000_000, 0.0)
+    market = LiveMarket(state)
+    good: dict[str, Any] = {
+        "bid": 90_000.0,
+        "ask": 90_000.5,
+        "markPrice": 90_000.2,
+        "indexPrice": 89_990.0,
+        "timestamp": 1_796_000_000_000,
+        "info": {},
+    }
+    bad_fields: list[dict[str, Any]] = [
+        {"markPrice": True},
+        {"markPrice": False},
+        {"indexPrice": True},
+        {"bid": True},
+        {"ask": False},
+        {"timestamp": True},
+        {"bid": "90000"},
+        {"markPrice": "90000.2"},
+        {"timestamp": "1796000000000"},
+        {"info": {"mark_iv": True}},
+        {"info": {"underlying_price": True}},
+        {"info": {"mark_iv": "55.0"}},
+    ]
+    for change in bad_fields:
+        assert not store_ccxt_ticker(market, 0, good | change, 1.0), change
+    assert state.rejected[BadTick.MALFORMED] == len(bad_fields), state.rejected
+    assert sum(state.rejected.values()) == len(bad_fields) and state.updates[0] == 0
+    assert store_ccxt_ticker(market, 0, good, 1.0) and state.mark[0] == 90_000.2
+
+
+def test_a_ccxt_ticker_from_the_year_3000_is_refused_and_the_next_real_one_stored() -> None:
+    """Invariant: the ``FUTURE`` bound holds on the generic feed too, and a refused tick is
+    not the row's high-water mark.
+
+    Before: the year-3000 tick was stored and every real one after it dropped as out of
+    order.
+    """
+    state = MarketState(["BTC-PERPETUAL"])
+    state.set_clock(1_796_000_000_000, 0.0)
+    market = LiveMarket(state)
+    tick: dict[str, Any] = {"bid": 1.0, "ask": 2.0, "markPrice": 1.5, "indexPrice": 1.5}
+    assert not store_ccxt_ticker(market, 0, tick | {"timestamp": 32_503_680_000_000}, 1.0)
+    assert state.rejected[BadTick.FUTURE] == 1
+    assert store_ccxt_ticker(market, 0, tick | {"timestamp": 1_796_000_001_000}, 1.1)
+    assert state.exchange_ts_ms[0] == 1_796_000_001_000 and state.updates[0] == 1

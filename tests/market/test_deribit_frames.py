@@ -38,7 +38,9 @@ def push(**data: Any) -> bytes:
 
 @pytest.fixture
 def market() -> LiveMarket:
-    return LiveMarket(MarketState(["BTC-PERPETUAL", OPTION]))
+    state = MarketState(["BTC-PERPETUAL", OPTION])
+    state.set_clock(TS, 0.0)  # receive time 0 s is TS: the pushes below are never ahead
+    return LiveMarket(state)
 
 
 def test_an_option_ticker_lands_in_its_row_with_iv_as_a_fraction(market: LiveMarket) -> None:
@@ -113,3 +115,89 @@ def test_control_frames_are_classified_not_counted_as_bad(market: LiveMarket) ->
     error = b'{"jsonrpc":"2.0","id":4,"error":{"code":11029,"message":"invalid_arguments"}}'
     assert handle_frame(market, error, 1.0) is FrameKind.ERROR
     assert sum(market.state.rejected.values()) == 0
+
+
+def deribit_ticker(**data: Any) -> bytes:
+    """A whole ``ticker.BTC-PERPETUAL.100ms`` notification as Deribit sends it (every field
+    of the real payload, not only those we read), with ``data`` overriding fields."""
+    ticker: dict[str, Any] = {
+        "timestamp": TS,
+        "stats": {"volume_usd": 512_345_670.0, "volume": 5_691.2, "price_change": -0.31},
+        "state": "open",
+        "settlement_price": 90_120.55,
+        "open_interest": 1_044_564_930,
+        "min_price": 88_644.23,
+        "max_price": 91_344.5,
+        "mark_price": 90_000.2,
+        "last_price": 90_000.5,
+        "interest_value": 0.0123,
+        "instrument_name": "BTC-PERPETUAL",
+        "index_price": 89_990.0,
+        "funding_8h": 0.00002,
+        "estimated_delivery_price": 89_990.0,
+        "current_funding": 0.0,
+        "best_bid_price": 90_000.0,
+        "best_bid_amount": 251_230.0,
+        "best_ask_price": 90_000.5,
+        "best_ask_amount": 98_760.0,
+    }
+    ticker |= data
+    message = {
+        "jsonrpc": "2.0",
+        "method": "subscription",
+        "params": {"channel": "ticker.BTC-PERPETUAL.100ms", "data": ticker},
+    }
+    return orjson.dumps(message)
+
+
+def test_json_true_false_or_a_non_number_in_a_price_iv_or_timestamp_is_malformed(
+    market: LiveMarket,
+) -> None:
+    """Invariant: a push whose price, IV or timestamp is not a JSON number is counted as
+    malformed and stores nothing, on the native feed's own path (``x or NaN`` included).
+
+    Before: ``"mark_price": true`` was stored as a mark of 1.0 (the beta-delta blew up to
+    -897,063 BTC), ``true`` in a book side or the timestamp was stored as 1, ``true`` in
+    ``mark_iv`` became an IV of 1%, and ``false`` in a book side read as an empty side.
+    """
+    fields = (
+        "mark_price",
+        "index_price",
+        "best_bid_price",
+        "best_ask_price",
+        "underlying_price",
+        "mark_iv",
+        "timestamp",
+    )
+    state = market.state
+    for field in fields:
+        for bad in (True, False, "90000.5", {"value": 1}, [1.0]):
+            frame = deribit_ticker(**{field: bad})
+            assert f'"{field}":'.encode() in frame
+            assert handle_frame(market, frame, 1.0) in (FrameKind.TICKER, FrameKind.OTHER)
+            assert state.rejected[BadTick.MALFORMED] == 1, (field, bad, state.rejected)
+            assert state.updates[0] == 0 and not market.changed.is_set(), (field, bad)
+            state.rejected[BadTick.MALFORMED] = 0
+    assert sum(state.rejected.values()) == 0
+    assert handle_frame(market, deribit_ticker(), 1.0) is FrameKind.TICKER
+    assert state.mark[0] == 90_000.2 and state.updates[0] == 1
+
+
+def test_a_push_stamped_in_the_year_3000_is_refused_and_the_next_real_one_is_stored(
+    market: LiveMarket,
+) -> None:
+    """Invariant: a push stamped far ahead of the receive clock is counted (``FUTURE``) and
+    dropped, and never becomes the row's high-water mark for the order check.
+
+    Before: it was stored, and every real push after it was dropped as out of order until
+    a restart (the row went stale and, with a 3000-dated mark, fed the hedge meanwhile).
+    """
+    state = market.state
+    assert handle_frame(market, deribit_ticker(timestamp=TS), 1.0) is FrameKind.TICKER
+    year_3000 = deribit_ticker(timestamp=32_503_680_000_000, mark_price=1.0)
+    assert handle_frame(market, year_3000, 1.1) is FrameKind.TICKER
+    assert state.mark[0] == 90_000.2 and state.rejected[BadTick.FUTURE] == 1
+    real = deribit_ticker(timestamp=TS + 1_200, mark_price=90_010.0)
+    assert handle_frame(market, real, 1.2) is FrameKind.TICKER
+    assert state.mark[0] == 90_010.0 and state.exchange_ts_ms[0] == TS + 1_200
+    assert state.updates[0] == 2 and state.rejected[BadTick.OUT_OF_ORDER] == 0
