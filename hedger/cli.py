@@ -1,4 +1,9 @@
-"""``hedger`` command line: one entry point, one subcommand per job."""
+"""``hedger`` command line: one entry point, one subcommand per job.
+
+Whatever goes wrong reaches the operator as one line saying what and why, with secrets
+masked, and an exit code: 2 when the configuration (or the command line) must change, 1
+when the environment refused (a port, the journal, a venue). Never a traceback.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,10 @@ from collections.abc import Sequence
 
 from hedger import __version__
 from hedger.config import Config, ConfigError, load_config
-from hedger.obs.logging import register_secrets
+from hedger.obs.logging import configure_logging, redact_text, register_secrets
 
 EXIT_OK = 0
+EXIT_FAILED = 1
 EXIT_BAD_CONFIG = 2
 PUBLIC_PAPER_KEYS = frozenset({"paper"})
 
@@ -32,10 +38,19 @@ def _load(path: str) -> Config | None:
     try:
         cfg = load_config(path)
     except ConfigError as exc:
-        print(exc.render(), file=sys.stderr)
+        print(redact_text(exc.render()), file=sys.stderr)
         return None
     register_secrets(_secrets_of(cfg))
     return cfg
+
+
+def _refused(command: str, exc: Exception) -> int:
+    """One line for a failure the daemon knows (a refused check), or any it does not."""
+    from hedger.preflight import refusal
+
+    refused = refusal(exc)
+    print(f"hedger {command}: {redact_text(refused.message)}", file=sys.stderr)
+    return refused.exit_code
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -44,23 +59,40 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     cfg = _load(args.config)
     if cfg is None:
         return EXIT_BAD_CONFIG
-    print(render_config_summary(cfg, args.config))
+    print(redact_text(render_config_summary(cfg, args.config)))
     print()
-    print(render_exposure(cfg, wall_clock_ms=int(time.time() * 1000)))
+    print(redact_text(render_exposure(cfg, wall_clock_ms=int(time.time() * 1000))))
+    if not args.online:
+        return EXIT_OK
+    import asyncio
+
+    from hedger.runner import check_online
+
+    # The embedded paper venue and ccxt log as they start: keep stdout for the report.
+    configure_logging("warning", cfg.logging.format)
+    try:
+        passed = asyncio.run(check_online(cfg))
+    except Exception as exc:
+        return _refused("check-config --online", exc)
+    print()
+    print("online checks passed:")
+    print("\n".join(f"  {line}" for line in passed))
     return EXIT_OK
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    import asyncio
-
-    from hedger.obs.logging import configure_logging
-    from hedger.runner import run_forever
-
     cfg = _load(args.config)
     if cfg is None:
         return EXIT_BAD_CONFIG
+    import asyncio
+
+    from hedger.runner import run_forever
+
     configure_logging(cfg.logging.level, cfg.logging.format)
-    return asyncio.run(run_forever(cfg, config_path=args.config, force_dry_run=args.dry_run))
+    try:
+        return asyncio.run(run_forever(cfg, config_path=args.config, force_dry_run=args.dry_run))
+    except Exception as exc:
+        return _refused("run", exc)
 
 
 def cmd_ctl(args: argparse.Namespace) -> int:
@@ -71,8 +103,16 @@ def cmd_ctl(args: argparse.Namespace) -> int:
 
     token = args.token or os.environ.get("HEDGER_TOKEN")
     if args.token_file:
-        with open(args.token_file, encoding="utf-8") as handle:
-            token = handle.read().strip()
+        try:
+            with open(args.token_file, encoding="utf-8") as handle:
+                token = handle.read().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            print(
+                f"hedger ctl {args.action}: --token-file {args.token_file}: cannot read: {reason}",
+                file=sys.stderr,
+            )
+            return EXIT_BAD_CONFIG
     if args.action == "status":
         request = urllib.request.Request(f"{args.url}/status")
     else:
@@ -85,10 +125,10 @@ def cmd_ctl(args: argparse.Namespace) -> int:
             return EXIT_OK
     except urllib.error.HTTPError as exc:
         print(f"hedger ctl {args.action}: HTTP {exc.code}: {exc.read().decode()}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     except (urllib.error.URLError, OSError) as exc:
         print(f"hedger ctl {args.action}: cannot reach {args.url}: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
 
 
 def cmd_paper_venue(args: argparse.Namespace) -> int:
@@ -96,7 +136,6 @@ def cmd_paper_venue(args: argparse.Namespace) -> int:
 
     import orjson
 
-    from hedger.obs.logging import configure_logging
     from hedger.paper.run import build_server, serve_forever
 
     configure_logging(args.log_level, "auto")
@@ -128,6 +167,12 @@ def build_parser() -> argparse.ArgumentParser:
         "check-config", help="validate a config file and print the declared portfolio's exposure"
     )
     check.add_argument("config", help="path to the YAML config")
+    check.add_argument(
+        "--online",
+        action="store_true",
+        help="also run `hedger run`'s preflight (listeners, journal, venues, symbols, "
+        "prices) without trading",
+    )
     check.set_defaults(handler=cmd_check_config)
 
     run = sub.add_parser("run", help="run the hedging daemon")

@@ -29,9 +29,21 @@ from pydantic import (
 )
 
 from hedger.durations import Seconds
+from hedger.obs.logging import REDACTED, is_secret_key, redact, redact_text
 
 PositiveFloat = Annotated[float, Field(gt=0)]
 NonNegativeFloat = Annotated[float, Field(ge=0)]
+PositiveSeconds = Annotated[Seconds, Field(gt=0)]
+NonNegativeSeconds = Annotated[Seconds, Field(ge=0)]
+
+
+class FieldError(ValueError):
+    """A model-level check that blames one field: ``loc`` is its path below the model, so
+    the operator reads ``beta.priors.SOL`` rather than the model's path."""
+
+    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
 
 
 class Strict(BaseModel):
@@ -51,14 +63,16 @@ def _load_secret_files(data: Any, names: tuple[str, ...]) -> Any:
         if file_key not in data:
             continue
         if data.get(name) is not None:
-            raise ValueError(f"give either {name} or {file_key}, not both")
+            raise FieldError((name,), f"give either {name} or {file_key}, not both")
         path = Path(str(data.pop(file_key)))
         try:
             data[name] = path.read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise ValueError(
-                f"{file_key}: cannot read secret file {path}: {exc.strerror}"
+            raise FieldError(
+                (file_key,), f"cannot read secret file {path}: {exc.strerror}"
             ) from None
+        except UnicodeDecodeError:
+            raise FieldError((file_key,), f"secret file {path} is not UTF-8 text") from None
     return data
 
 
@@ -72,7 +86,7 @@ class PaperVenue(Strict):
 
     host: str = "127.0.0.1"
     port: int = Field(default=0, ge=0, le=65535, description="0 = an ephemeral port")
-    seed: int = 7
+    seed: int = Field(default=7, ge=0)
     scenario: str = "stress-switching"
     ticks_per_second: PositiveFloat = 10.0
     speed: PositiveFloat = Field(
@@ -96,8 +110,19 @@ class Venue(Strict):
         default=None, description="run the built-in paper venue and point this venue at it"
     )
     testnet: bool = False
-    timeout_seconds: Seconds = 10.0
+    timeout_seconds: PositiveSeconds = 10.0
     label_max_len: int = Field(default=64, ge=8, description="client order id limit (Deribit: 64)")
+    order_ttl: PositiveSeconds | None = Field(
+        default=None,
+        description="request time-to-live sent to venues that honour one (Deribit's "
+        "valid_until): a request reaching the venue later is refused there; "
+        "None = timeout_seconds",
+    )
+    unknown_order_window: PositiveSeconds | None = Field(
+        default=None,
+        description="how long an order of unknown fate must be shown absent before its leg "
+        "may be resent, on a venue without a request time-to-live; None = 3 x timeout_seconds",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -256,15 +281,15 @@ class Shrinkage(Strict):
 
 
 class Warmup(Strict):
-    lookback: Seconds = 7 * 86400.0
+    lookback: NonNegativeSeconds = Field(default=7 * 86400.0, description="0 = no warm start")
     timeframe: Literal["1m", "5m", "15m", "1h", "4h", "1d"] = "1h"
 
 
 class BetaConfig(Strict):
     estimator: Estimator = Estimator.EWMA
-    bar: Seconds = Field(default=60.0, gt=0)
-    half_life: Seconds = Field(default=86400.0, gt=0)
-    window: Seconds = Field(default=7 * 86400.0, gt=0)
+    bar: PositiveSeconds = 60.0
+    half_life: PositiveSeconds = 86400.0
+    window: PositiveSeconds = 7 * 86400.0
     kalman_state_noise: PositiveFloat = 1e-5
     min_observations: int = Field(default=30, ge=2)
     winsorize_sigmas: PositiveFloat | None = 5.0
@@ -283,9 +308,10 @@ class BetaConfig(Strict):
     @model_validator(mode="after")
     def _window_holds_bars(self) -> BetaConfig:
         if self.window < self.bar * self.min_observations:
-            raise ValueError(
+            raise FieldError(
+                ("window",),
                 f"window ({self.window:g}s) must hold at least min_observations "
-                f"({self.min_observations}) bars of {self.bar:g}s"
+                f"({self.min_observations}) bars of {self.bar:g}s",
             )
         return self
 
@@ -293,14 +319,17 @@ class BetaConfig(Strict):
 class OrderConfig(Strict):
     type: Literal["market", "limit"] = "market"
     limit_offset_bps: NonNegativeFloat = 2.0
-    limit_timeout: Seconds = 10.0
+    limit_timeout: NonNegativeSeconds = 10.0
 
 
 class HedgePolicy(Strict):
     rebalance_to: Literal["edge", "target"] = "target"
-    cooldown: Seconds = 30.0
+    cooldown: NonNegativeSeconds = 30.0
     max_order_contracts: PositiveFloat | None = None
     order: OrderConfig = OrderConfig()
+    max_decision_age: PositiveSeconds = Field(
+        default=5.0, description="remaining slices of an older decision are not sent"
+    )
     cancel_open_orders_on_stop: bool = Field(
         default=True, description="on SIGTERM, cancel this daemon's open orders before exiting"
     )
@@ -316,9 +345,31 @@ class Limits(Strict):
     dry_run: bool = False
 
 
+class Plausibility(Strict):
+    """Price sanity before a tick may move a hedge (each a threshold, all > 0)."""
+
+    max_mark_index_gap: PositiveFloat = Field(
+        default=0.05, description="mark at most this fraction away from the index"
+    )
+    max_mark_outside_book: PositiveFloat = Field(
+        default=0.02, description="mark at most this fraction outside the bid/ask"
+    )
+    jump_sigmas: PositiveFloat = Field(
+        default=8.0, description="a move beyond this many recent sigmas needs confirmation"
+    )
+    confirm_ticks: int = Field(
+        default=3, gt=0, description="consecutive ticks that confirm a jump (or the index moves)"
+    )
+
+
 class MarketConfig(Strict):
-    stale_after: Seconds = Field(default=10.0, gt=0)
-    reconcile_every: Seconds = Field(default=60.0, gt=0)
+    stale_after: PositiveSeconds = 10.0
+    reconcile_every: PositiveSeconds = 60.0
+    max_ahead: PositiveSeconds = Field(
+        default=5.0,
+        description="exchange timestamps further ahead of the receive clock are dropped",
+    )
+    plausibility: Plausibility = Plausibility()
 
 
 class JournalConfig(Strict):
@@ -358,18 +409,20 @@ class Config(Strict):
     def _cross_references(self) -> Config:
         assets = [factor.asset for factor in self.factors]
         if len(set(assets)) != len(assets):
-            raise ValueError(f"factors repeat an asset: {assets}")
-        for factor in self.factors:
+            raise FieldError(("factors",), f"factors repeat an asset: {assets}")
+        for i, factor in enumerate(self.factors):
             if factor.hedge.venue not in self.venues:
-                raise ValueError(
+                raise FieldError(
+                    ("factors", i, "hedge", "venue"),
                     f"factor {factor.asset} hedges on venue {factor.hedge.venue!r}, which is not "
-                    f"in venues ({', '.join(sorted(self.venues)) or 'none'})"
+                    f"in venues ({', '.join(sorted(self.venues)) or 'none'})",
                 )
         for asset, loadings in self.beta.priors.items():
             if len(loadings) != len(self.factors):
-                raise ValueError(
-                    f"beta.priors.{asset} has {len(loadings)} loadings, one per factor "
-                    f"({len(self.factors)}) expected"
+                raise FieldError(
+                    ("beta", "priors", asset),
+                    f"{len(loadings)} loadings given, one per factor "
+                    f"({len(self.factors)}) expected",
                 )
         return self
 
@@ -403,16 +456,16 @@ class ConfigError(Exception):
         super().__init__(f"{source}: {len(issues)} error(s)")
 
     def render(self) -> str:
+        if len(self.issues) == 1 and not self.issues[0].path:
+            # The file itself (unreadable, not UTF-8, not YAML): one line says it all.
+            return f"{self.source}: {self.issues[0].reason}"
         lines = [f"{self.source}: invalid configuration ({len(self.issues)} error(s))"]
         lines += [f"  - {issue}" for issue in self.issues]
         return "\n".join(lines)
 
 
-_SECRET_KEYS = ("api_key", "secret", "password", "token")
-
-
 def _is_secret_path(parts: tuple[str | int, ...]) -> bool:
-    return any(isinstance(part, str) and part.startswith(_SECRET_KEYS) for part in parts)
+    return any(isinstance(part, str) and is_secret_key(part) for part in parts)
 
 
 def _substitute_env(node: Any, env: Mapping[str, str], path: str, issues: list[ConfigIssue]) -> Any:
@@ -439,18 +492,23 @@ def _substitute_env(node: Any, env: Mapping[str, str], path: str, issues: list[C
 
 
 def issues_from_validation(error: ValidationError) -> list[ConfigIssue]:
+    """One issue per pydantic error, at the path of the field to fix, with every secret the
+    input echoes masked (pydantic quotes the offending value, and whole mappings)."""
     issues = []
     for item in error.errors(include_url=False):
         loc = tuple(item["loc"])
+        blamed = (item.get("ctx") or {}).get("error")
+        if isinstance(blamed, FieldError):
+            loc += blamed.loc
         path = ".".join(str(part) for part in loc)
-        reason = item["msg"]
+        reason = redact_text(item["msg"])
         value: str | None
-        if item["type"] == "missing":
+        if item["type"] == "missing" or "input" not in item:
             value = None
-        elif _is_secret_path(loc) or "input" not in item:
-            value = "<redacted>" if _is_secret_path(loc) else None
+        elif _is_secret_path(loc):
+            value = REDACTED
         else:
-            value = _short_repr(item["input"])
+            value = _short_repr(redact(item["input"]))
         # Model-level validators report at the model's path; keep their message whole.
         if item["type"] == "value_error":
             reason = reason.removeprefix("Value error, ")
@@ -498,5 +556,11 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
     except OSError as exc:
         raise ConfigError(
             str(path), [ConfigIssue("", f"cannot read file: {exc.strerror}")]
+        ) from None
+    except UnicodeDecodeError as exc:
+        bad = exc.object[exc.start]
+        raise ConfigError(
+            str(path),
+            [ConfigIssue("", f"not UTF-8 text: byte 0x{bad:02x} at offset {exc.start}")],
         ) from None
     return parse_config(text, str(path), env)

@@ -68,8 +68,9 @@ def test_cross_reference_errors_say_what_to_fix() -> None:
 
 
 def test_priors_need_one_loading_per_factor() -> None:
-    (message,) = _issues(MINIMAL + "beta: {priors: {SOL: [1.0, 0.5]}}\n").values()
-    assert "beta.priors.SOL has 2 loadings" in message
+    issues = _issues(MINIMAL + "beta: {priors: {SOL: [1.0, 0.5]}}\n")
+    assert list(issues) == ["beta.priors.SOL"]
+    assert "2 loadings given, one per factor (1) expected" in issues["beta.priors.SOL"]
 
 
 def test_band_kind_needs_its_parameters() -> None:
@@ -129,3 +130,113 @@ def test_unknown_exchange() -> None:
 def test_yaml_syntax_error_names_the_line() -> None:
     (message,) = _issues("venues: [\n  oops: {").values()
     assert "not valid YAML at line" in message
+
+
+# --- every duration and count that cannot be negative is refused with its path -------------
+
+
+@pytest.mark.parametrize(
+    ("section", "path", "bound"),
+    [
+        ("hedge: {cooldown: -5}", "hedge.cooldown", "greater than or equal to 0"),
+        ("hedge: {order: {limit_timeout: -3}}", "hedge.order.limit_timeout", "or equal to 0"),
+        ("beta: {warmup: {lookback: -7}}", "beta.warmup.lookback", "greater than or equal to 0"),
+        ("hedge: {max_decision_age: 0}", "hedge.max_decision_age", "greater than 0"),
+        ("market: {max_ahead: -1}", "market.max_ahead", "greater than 0"),
+        ("market: {plausibility: {confirm_ticks: 0}}", "market.plausibility.confirm_ticks", ">"),
+        ("market: {plausibility: {jump_sigmas: -8}}", "market.plausibility.jump_sigmas", ">"),
+    ],
+)
+def test_negative_durations_and_counts_are_refused_with_their_path(
+    section: str, path: str, bound: str
+) -> None:
+    """Before: the first three were accepted; the others did not exist."""
+    issues = _issues(MINIMAL + section + "\n")
+    assert list(issues) == [path]
+    assert bound.replace(">", "greater than") in issues[path]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("timeout_seconds", "0"), ("order_ttl", "-1"), ("unknown_order_window", "0s")],
+)
+def test_venue_timeouts_must_be_positive(field: str, value: str) -> None:
+    """Before: `timeout_seconds: 0` was accepted (aiohttp, under ccxt, takes 0 as no timeout)."""
+    issues = _issues(
+        MINIMAL.replace("{exchange: deribit}", f"{{exchange: deribit, {field}: {value}}}")
+    )
+    assert "greater than 0" in issues[f"venues.deribit.{field}"]
+
+
+def test_safety_fields_have_their_documented_defaults() -> None:
+    """Before: none of these fields existed (the engine and executor read them)."""
+    cfg = parse_config(MINIMAL, env={})
+    venue = cfg.venues["deribit"]
+    assert venue.order_ttl is None and venue.unknown_order_window is None
+    assert cfg.hedge.max_decision_age == 5.0
+    assert cfg.market.max_ahead == 5.0
+    gates = cfg.market.plausibility
+    assert (gates.max_mark_index_gap, gates.max_mark_outside_book) == (0.05, 0.02)
+    assert (gates.jump_sigmas, gates.confirm_ticks) == (8.0, 3)
+    timed = parse_config(
+        MINIMAL.replace("{exchange: deribit}", "{exchange: deribit, order_ttl: 2500ms}"), env={}
+    )
+    assert timed.venues["deribit"].order_ttl == 2.5
+
+
+@pytest.mark.parametrize(
+    ("text", "path"),
+    [
+        (MINIMAL.replace("venue: deribit,", "venue: binance,"), "factors.0.hedge.venue"),
+        (MINIMAL + "beta: {bar: 1h, window: 1d}\n", "beta.window"),
+        (
+            MINIMAL + "  - asset: BTC\n    hedge: {venue: deribit, symbol: BTC-PERPETUAL}\n",
+            "factors",
+        ),
+    ],
+)
+def test_model_level_errors_name_the_field_to_fix(text: str, path: str) -> None:
+    """Before: `<root>: factor BTC hedges on ...` and `beta: window (...) must hold ...`."""
+    assert list(_issues(text)) == [path]
+
+
+def test_a_non_utf8_config_file_is_one_line(tmp_path: Path) -> None:
+    """Before: UnicodeDecodeError escaped load_config (a traceback at the operator)."""
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(b"name: caf\xe9\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.render() == f"{path}: not UTF-8 text: byte 0xe9 at offset 9"
+
+
+def test_an_unreadable_config_file_is_one_line(tmp_path: Path) -> None:
+    """Before: two lines, the reason under a `<root>` heading."""
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path)
+    assert info.value.render() == f"{tmp_path}: cannot read file: Is a directory"
+
+
+# --- config errors never echo a secret -------------------------------------------------------
+
+SECRET = "canary-config-91c5"
+
+
+@pytest.mark.parametrize(
+    ("venue", "path"),
+    [
+        (f"{{exchange: deribit, apiKey: {SECRET}}}", "venues.deribit.apiKey"),
+        (f"{{exchange: deribit, passphrase: {SECRET}}}", "venues.deribit.passphrase"),
+        (f"{{exchange: deribit, private_key: {SECRET}}}", "venues.deribit.private_key"),
+        (f"[{{exchange: deribit, api_key: {SECRET}}}]", "venues.deribit"),
+        (
+            f"{{exchange: deribit, urls: 'https://me:{SECRET}@example.invalid'}}",
+            "venues.deribit.urls",
+        ),
+    ],
+)
+def test_config_errors_mask_secrets_pydantic_echoes(venue: str, path: str) -> None:
+    """Before: pydantic's `got ...` echoed each of these (the old list missed `apiKey`,
+    `passphrase`, `private_key`, secrets inside a wrongly shaped value, URL passwords)."""
+    issues = _issues(MINIMAL.replace("{exchange: deribit}", venue))
+    assert path in issues
+    assert SECRET not in " ".join(issues.values())

@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from hedger.control import Control
 from hedger.engine import Engine
+from hedger.obs.logging import redact
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -45,8 +46,19 @@ def readiness(engine: Engine) -> list[str]:
         reasons.append("no exposure computed yet")
     if engine.stale_inputs:
         reasons.append(f"stale inputs: {', '.join(engine.stale_inputs)}")
+    if engine.implausible_inputs:
+        reasons.append(f"implausible data: {', '.join(engine.implausible_inputs)}")
     if engine.trading_state == "halted":
         reasons.append(f"halted: {engine.guard_state.reason}")
+    now_s = engine.monotonic()
+    # A cycle awaits its order; a few pulses without one means decisions are stuck behind it.
+    stuck_after_s = 5 * engine.pulse_interval_s
+    if engine.last_cycle_s is not None and now_s - engine.last_cycle_s > stuck_after_s:
+        reasons.append(f"no cycle for {now_s - engine.last_cycle_s:.1f} s")
+    for venue, executor in engine.executors.items():
+        since = executor.failing_since_s
+        if since is not None and now_s - since > engine.cfg.market.stale_after:
+            reasons.append(f"{venue} REST failing for {now_s - since:.1f} s")
     return reasons
 
 
@@ -181,7 +193,8 @@ def build_app(
         if not authorised(request):
             return refuse()
         result = await control.reload(trigger="http")
-        return _json(result.as_dict(), status=200 if result.applied else 422)
+        # A refused file's errors quote what it says, which may be a misplaced credential.
+        return _json(redact(result.as_dict()), status=200 if result.applied else 422)
 
     app = web.Application()
     app.router.add_get("/metrics", metrics)

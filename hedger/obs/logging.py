@@ -2,12 +2,15 @@
 
 Every log line is an event name plus key/values. Redaction is a processor, so no call site
 can leak a secret: keys that look like credentials are masked, and so is any value equal to
-a registered secret (wherever it appears inside a string).
+a registered secret (wherever it appears inside a string), and the ``user:password@`` of
+any URL. The same masking serves every other output (``redact``, ``redact_text``): config
+errors, ``check-config``, HTTP error bodies.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import Iterable, MutableMapping
 from typing import Any, TextIO
@@ -16,15 +19,35 @@ import orjson
 import structlog
 
 REDACTED = "<redacted>"
-_SECRET_KEY_PARTS = (
+SECRET_KEYS = (
+    "apiKey",
+    "api_key",
     "secret",
+    "api_secret",
+    "privateKey",
+    "private_key",
+    "passphrase",
     "password",
     "token",
-    "api_key",
-    "apikey",
     "authorization",
     "signature",
 )
+"""The one list of credential names: a value under a key containing any of them (in any
+case, with or without ``_``/``-``: ``apiKey``, ``API-KEY``, ``client_secret``,
+``token_file``) is masked in every output."""
+
+
+def _squash(key: str) -> str:
+    return key.lower().replace("_", "").replace("-", "")
+
+
+_SECRET_KEY_PARTS = tuple(dict.fromkeys(_squash(key) for key in SECRET_KEYS))
+_URL_CREDENTIALS = re.compile(r"(?<=://)[^/\s@:]*:[^/\s@]*@")
+
+
+def is_secret_key(key: str) -> bool:
+    squashed = _squash(key)
+    return any(part in squashed for part in _SECRET_KEY_PARTS)
 
 
 class Redactor:
@@ -46,21 +69,26 @@ class Redactor:
         return event_dict
 
     def _clean(self, key: str, value: Any) -> Any:
-        if any(part in key.lower() for part in _SECRET_KEY_PARTS) and value is not None:
+        if is_secret_key(key) and value is not None:
             return REDACTED
         if isinstance(value, str):
-            return self._scrub(value)
+            return self.scrub(value)
         if isinstance(value, dict):
             return {k: self._clean(str(k), v) for k, v in value.items()}
         if isinstance(value, list | tuple):
             return [self._clean("", v) for v in value]
         return value
 
-    def _scrub(self, text: str) -> str:
+    def clean(self, value: Any) -> Any:
+        """``value`` with every secret masked: under credential keys, registered values,
+        URL credentials (containers are copied, never changed in place)."""
+        return self._clean("", value)
+
+    def scrub(self, text: str) -> str:
         for secret in self._secrets:
             if secret in text:
                 text = text.replace(secret, REDACTED)
-        return text
+        return _URL_CREDENTIALS.sub(REDACTED + "@", text)
 
 
 _redactor = Redactor()
@@ -69,6 +97,17 @@ _redactor = Redactor()
 def register_secrets(secrets: Iterable[str]) -> None:
     """Values that must never reach a log line, whatever key or message carries them."""
     _redactor.add(secrets)
+
+
+def redact(value: Any) -> Any:
+    """Any value bound for an operator (a response body, a config error), masked as a log
+    line would be."""
+    return _redactor.clean(value)
+
+
+def redact_text(text: str) -> str:
+    """Text bound for an operator with registered secrets and URL credentials masked."""
+    return _redactor.scrub(text)
 
 
 def _orjson_dumps(obj: Any, default: Any = None) -> str:

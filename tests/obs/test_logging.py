@@ -50,3 +50,21 @@ def test_level_filter() -> None:
     log.info("quiet")
     log.warning("loud")
     assert [json.loads(x)["event"] for x in stream.getvalue().splitlines()] == ["loud"]
+
+
+def test_every_credential_name_and_url_password_is_redacted() -> None:
+    """Before: `privateKey`, `passphrase` and a URL's `user:password@` went out in clear."""
+    (line,) = _log_lines(
+        lambda log: log.error(
+            "venue_failed",
+            privateKey=CANARY,
+            passphrase=CANARY,
+            **{"API-SECRET": CANARY},
+            request={"private_key": CANARY, "attempt": 2},
+            url=f"wss://trader:{CANARY}@venue.example/ws",
+        )
+    )
+    assert CANARY not in json.dumps(line)
+    assert line["privateKey"] == line["passphrase"] == line["API-SECRET"] == REDACTED
+    assert line["request"] == {"private_key": REDACTED, "attempt": 2}
+    assert line["url"] == f"wss://{REDACTED}@venue.example/ws"
