@@ -4,11 +4,14 @@ A custom collector rather than gauges set on every cycle: a cycle pays nothing f
 and a scrape sees one consistent state (the event loop is not running a cycle while the
 collector reads). Names are a contract (README "Metrics"): prefix ``hedger_``, base units,
 ``_total`` for counters, labels of low cardinality only (factor, asset, venue, reason).
+Counters whose label values are known (``hedger.obs.labels``) export every value from
+start-up at 0, so ``rate()`` and alert rules see the first event after a restart.
 """
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterator
 
 import numpy as np
@@ -21,8 +24,11 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from hedger.control import Control, config_version
 from hedger.engine import Engine
 from hedger.obs.histogram import Histogram
+from hedger.obs.http import readiness
+from hedger.obs.labels import HEDGE_RESULTS, REFUSAL_KINDS, RELOAD_RESULTS, hedge_result
 
 TRADING_STATE_CODE = {"running": 0, "paused": 1, "halted": 2, "dry_run": 3}
 
@@ -34,8 +40,11 @@ def _histogram(name: str, doc: str, hist: Histogram) -> HistogramMetricFamily:
 
 
 class EngineCollector(Collector):
-    def __init__(self, engine: Engine) -> None:
+    """``control`` (the daemon's reload handler) adds ``hedger_config_in_sync``."""
+
+    def __init__(self, engine: Engine, control: Control | None = None) -> None:
         self.engine = engine
+        self.control = control
 
     def collect(self) -> Iterator[Metric]:
         engine, stats = self.engine, self.engine.stats
@@ -45,23 +54,44 @@ class EngineCollector(Collector):
             "0 running, 1 paused, 2 halted, 3 dry-run",
             value=TRADING_STATE_CODE[engine.trading_state],
         )
+        yield GaugeMetricFamily(
+            "hedger_ready",
+            "1 when /readyz answers ready (reconciled, exposure computed, fresh, not halted)",
+            value=0 if readiness(engine) else 1,
+        )
+        if self.control is not None:
+            yield self._config_in_sync(self.control)
         yield from self._exposure()
         yield from self._orders()
         yield from self._market()
         refusals = CounterMetricFamily(
             "hedger_guard_refusals", "hedge intents refused by the guards", labels=["reason"]
         )
-        for reason, count in sorted(stats.guard_refusals.items()):
+        by_reason = Counter(dict.fromkeys(REFUSAL_KINDS, 0))
+        by_reason.update(stats.guard_refusals)
+        for reason, count in sorted(by_reason.items()):
             refusals.add_metric([reason], count)
         yield refusals
         reloads = CounterMetricFamily(
             "hedger_config_reloads", "config reloads by result", labels=["result"]
         )
-        for result in ("applied", "refused"):
+        for result in RELOAD_RESULTS:
             reloads.add_metric([result], stats.config_reloads[result])
         yield reloads
         yield _histogram(
             "hedger_cycle_seconds", "time of one engine cycle (compute only)", stats.cycle_seconds
+        )
+
+    @staticmethod
+    def _config_in_sync(control: Control) -> Metric:
+        # Read at scrape time, not at reload time: an edit that no reload has seen yet (no
+        # file watch, no SIGHUP) also leaves the daemon running something else than the file.
+        in_sync = config_version(control.config_path) == control.version
+        return GaugeMetricFamily(
+            "hedger_config_in_sync",
+            "1 when the running config is the config file on disk (0: a refused or "
+            "pending reload; a restart would start another config)",
+            value=1 if in_sync else 0,
         )
 
     def _exposure(self) -> Iterator[Metric]:
@@ -139,8 +169,16 @@ class EngineCollector(Collector):
             "hedge orders by venue, instrument and result",
             labels=["venue", "instrument", "result"],
         )
-        for (venue, instrument, result), count in sorted(stats.hedge_orders.items()):
-            orders.add_metric([venue, instrument, result], count)
+        known = [
+            (factor.hedge.venue, factor.hedge.symbol, result)
+            for factor in self.engine.cfg.factors
+            for result in HEDGE_RESULTS
+        ]
+        by_key = Counter(dict.fromkeys(known, 0))
+        for (venue, instrument, result), count in stats.hedge_orders.items():
+            by_key[(venue, instrument, hedge_result(result))] += count
+        for labels, count in sorted(by_key.items()):
+            orders.add_metric(list(labels), count)
         yield orders
         notional = CounterMetricFamily(
             "hedger_hedge_notional_usd", "USD notional of filled hedges", labels=["venue"]
@@ -185,9 +223,9 @@ class EngineCollector(Collector):
         yield from (updates, age, reconnects, bad)
 
 
-def build_registry(engine: Engine) -> CollectorRegistry:
+def build_registry(engine: Engine, control: Control | None = None) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
-    registry.register(EngineCollector(engine))
+    registry.register(EngineCollector(engine, control))
     return registry

@@ -22,6 +22,8 @@ from typing import Any
 
 import yaml
 
+from hedger.obs.labels import HEDGE_RESULTS, REFUSAL_KINDS, RELOAD_RESULTS
+
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "deploy" / "grafana" / "hedger.json"
 ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
@@ -51,7 +53,9 @@ LABELS: dict[str, frozenset[str]] = {
         "hedger_bad_messages_total": {"venue", "reason"},
         "hedger_guard_refusals_total": {"reason"},
         "hedger_trading_state": set(),
+        "hedger_ready": set(),
         "hedger_config_reloads_total": {"result"},
+        "hedger_config_in_sync": set(),
         "hedger_up": set(),
         # prometheus-client's ProcessCollector (Linux)
         "process_cpu_seconds_total": set(),
@@ -70,10 +74,9 @@ HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 # Closed label value sets: a selector using another value matches nothing, silently.
 LABEL_VALUES: dict[tuple[str, str], frozenset[str]] = {
     ("hedger_portfolio_beta_delta", "unit"): frozenset({"benchmark", "usd"}),
-    ("hedger_hedge_orders_total", "result"): frozenset(
-        {"filled", "partial", "rejected", "failed", "cancelled", "dry_run"}
-    ),
-    ("hedger_config_reloads_total", "result"): frozenset({"applied", "refused"}),
+    ("hedger_hedge_orders_total", "result"): frozenset(HEDGE_RESULTS),
+    ("hedger_guard_refusals_total", "reason"): frozenset(REFUSAL_KINDS),
+    ("hedger_config_reloads_total", "result"): frozenset(RELOAD_RESULTS),
 }
 
 # Labels every scraped series carries besides its own.
@@ -128,6 +131,16 @@ def selectors_in(expr: str) -> list[tuple[str, str, str, str]]:
         for label, op, value in _MATCHER.findall(body):
             out.append((metric, label, op, value))
     return out
+
+
+def literal_values(op: str, value: str) -> set[str] | None:
+    """The label values an ``=`` or ``=~`` matcher can match, when they are plain words
+    (``"failed|rejected"``); None for a negative matcher or a real regular expression."""
+    if op == "=":
+        return {value}
+    if op == "=~" and re.fullmatch(r"[A-Za-z0-9_]+(\|[A-Za-z0-9_]+)*", value):
+        return set(value.split("|"))
+    return None
 
 
 def grouping_labels_in(expr: str) -> set[str]:

@@ -17,15 +17,18 @@ import pytest
 import yaml
 
 from hedger.config import load_config
+from hedger.obs.labels import GATE_REFUSALS, HEDGE_RESULTS, RELOAD_RESULTS
 from tests.deploy.metric_refs import (
     CONTRACT,
     DASHBOARD,
     LABEL_VALUES,
     LABELS,
     TARGET_LABELS,
+    alert_exprs,
     dashboard_exprs,
     family_of,
     grouping_labels_in,
+    literal_values,
     metric_names_in,
     selectors_in,
 )
@@ -207,19 +210,58 @@ def _dashboard_queries() -> list[tuple[str, str]]:
     return [(title, expr) for title, expr in dashboard_exprs() if expr]
 
 
-@pytest.mark.parametrize(("title", "expr"), _dashboard_queries())
-def test_dashboard_queries_use_contract_metrics_and_labels(title: str, expr: str) -> None:
+def _assert_contract_metrics_and_labels(title: str, expr: str) -> None:
     names = {family_of(name) for name in metric_names_in(expr)}
     assert names, f"{title}: no hedger metric in {expr}"
     assert names <= CONTRACT, f"{title}: not exported: {names - CONTRACT}"
     allowed = set().union(*(LABELS[name] for name in names)) | TARGET_LABELS
     for metric, label, op, value in selectors_in(expr):
         base = family_of(metric)
+        if base == "up":  # Prometheus' own per-target series
+            continue
         assert label in LABELS[base] | TARGET_LABELS | {"le"}, f"{title}: {metric}{{{label}}}"
-        values = LABEL_VALUES.get((base, label))
-        if values is not None and op == "=":
-            assert value in values, f"{title}: {metric}{{{label}={value!r}}} never exported"
+        values, matched = LABEL_VALUES.get((base, label)), literal_values(op, value)
+        if values is not None and matched is not None:
+            never = matched - values
+            assert not never, f"{title}: {metric}{{{label}{op}{value!r}}}: {never} never exported"
     assert grouping_labels_in(expr) <= allowed | {"le"}, f"{title}: groups by a missing label"
+
+
+@pytest.mark.parametrize(("title", "expr"), _dashboard_queries())
+def test_dashboard_queries_use_contract_metrics_and_labels(title: str, expr: str) -> None:
+    _assert_contract_metrics_and_labels(title, expr)
+
+
+@pytest.mark.parametrize(
+    ("alert", "expr"),
+    [pytest.param(a, e, id=a) for a, e in alert_exprs() if a != "HedgerDown"],
+)
+def test_alert_rules_use_contract_metrics_and_label_values(alert: str, expr: str) -> None:
+    """An alert selecting a label value the daemon never exports can never fire (the order
+    error alert matched "error" while the engine says "failed")."""
+    _assert_contract_metrics_and_labels(alert, expr)
+
+
+def _readme_metrics_table() -> str:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = readme.index("### Metrics")
+    return readme[start : readme.index("\n\n", readme.index("| metric |", start))]
+
+
+def test_readme_metrics_table_is_the_contract() -> None:
+    table = _readme_metrics_table()
+    documented = set(re.findall(r"`(hedger_[a-z_]+)", table))
+    assert documented == {name for name in CONTRACT if name.startswith("hedger_")}
+    for metric, closed in (
+        ("hedger_hedge_orders_total", HEDGE_RESULTS),
+        ("hedger_config_reloads_total", RELOAD_RESULTS),
+    ):
+        row = next(line for line in table.splitlines() if f"`{metric}{{" in line)
+        listed = row.rsplit("|", 2)[1].strip().removeprefix("result:").strip()
+        assert tuple(listed.split(", ")) == closed, row
+    row = next(line for line in table.splitlines() if "`hedger_guard_refusals_total{" in line)
+    gates = row.split("by gate (", 1)[1].split(")", 1)[0]
+    assert tuple(gates.split(", ")) == GATE_REFUSALS, row
 
 
 def test_dashboard_covers_what_the_operations_issue_lists() -> None:
