@@ -60,12 +60,12 @@ class Control:
         self._lock = asyncio.Lock()
 
     def pause(self, who: str) -> dict[str, Any]:
-        self.engine.pause(f"by operator ({who})")
+        self.engine.pause(f"by operator ({who})", by=f"operator:{who}")
         self._journal("trading_paused", {"by": who})
         return self.state()
 
     def resume(self, who: str) -> dict[str, Any]:
-        self.engine.resume()
+        self.engine.resume(by=f"operator:{who}")
         self._journal("trading_resumed", {"by": who})
         return self.state()
 

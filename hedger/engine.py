@@ -28,25 +28,56 @@ import structlog
 from numpy.typing import NDArray
 
 from hedger.beta_setup import align_closes, make_beta_book
-from hedger.config import Config
+from hedger.config import Config, Venue
 from hedger.core import guards
 from hedger.core.beta import BetaBook, Betas
 from hedger.core.exposure import Book, Exposure, Position, build_book, exposure
 from hedger.core.factors import CASH_ASSETS, factor_indices
+from hedger.core.plausibility import PlausibilityParams, PlausibilityState, Verdict, assess
 from hedger.core.policy import Action, Decision, HedgeIntent, HedgeMarket, decide
-from hedger.execution.executor import ExecutionFailedError, Executor, OrderRefusedError
-from hedger.journal import Journal, client_id_prefix
+from hedger.execution.executor import (
+    ExecutionFailedError,
+    ExecutionFaultError,
+    Executor,
+    OrderRefusedError,
+)
+from hedger.journal import Journal, is_own_client_id
 from hedger.obs.histogram import CYCLE_BUCKETS, LATENCY_BUCKETS, Histogram
+from hedger.obs.labels import REFUSAL_KINDS, hedge_result
 from hedger.portfolio import declared_positions
-from hedger.tasks import cancel_all
+from hedger.tasks import Supervisor
 from hedger.universe import Universe, build_universe, hedge_market
 from hedger.venues import VenueLink
 
 log = structlog.get_logger("hedger.engine")
 
 Clock = Callable[[], int]
-_TIMEFRAME_MS = {"1m": 60_000, "5m": 300_000, "15m": 900_000, "1h": 3_600_000}
-_TIMEFRAME_MS |= {"4h": 14_400_000, "1d": 86_400_000}
+ABANDONED_POLL_S = 5.0
+"""How often abandoned orders are looked up when no trade of theirs was streamed."""
+
+
+def plausibility_params(cfg: Config) -> PlausibilityParams:
+    gates = cfg.market.plausibility
+    return PlausibilityParams(
+        max_mark_index_gap=gates.max_mark_index_gap,
+        max_mark_outside_book=gates.max_mark_outside_book,
+        jump_sigmas=gates.jump_sigmas,
+        confirm_ticks=gates.confirm_ticks,
+    )
+
+
+def order_ttl_s(venue: Venue) -> float | None:
+    """The request time-to-live sent to the venue: the client's own timeout by default, so
+    a request the client gave up on can no longer land once its answer would be late."""
+    return venue.order_ttl if venue.order_ttl is not None else venue.timeout_seconds
+
+
+def unknown_window_s(venue: Venue) -> float:
+    """How long an order of unknown fate must be shown absent before its leg is resent on a
+    venue that cannot prove absence: tied to the request timeout, never a fixed grace."""
+    if venue.unknown_order_window is not None:
+        return venue.unknown_order_window
+    return 3.0 * venue.timeout_seconds
 
 
 @dataclass(slots=True, frozen=True)
@@ -61,7 +92,7 @@ class HedgeRecord:
     qty: float
     notional_usd: float
     result: str
-    """filled, partial, rejected, failed or dry_run."""
+    """filled, partial, rejected, failed, stopped or dry_run (``obs.labels.HEDGE_RESULTS``)."""
     reason: str
     intent_seq: int
 
@@ -76,19 +107,19 @@ class EngineStats:
     guard_refusals: Counter[str] = field(default_factory=Counter)
     config_reloads: Counter[str] = field(default_factory=Counter)
     own_trades_seen: int = 0
+    task_failures: Counter[str] = field(default_factory=Counter)
+    implausible_cycles: int = 0
+    """cycles that saw an input fail a plausibility check."""
     decided_cycles: int = 0
     """cycles with a decision for every factor; ``inside_band_cycles`` of them held."""
     inside_band_cycles: int = 0
 
 
 def refusal_kind(refusal: guards.Refusal) -> str:
-    """A low-cardinality label for a refusal: the breached limit, or the gate."""
-    if refusal.limit is not None:
-        return refusal.limit
-    head = refusal.reason.split(":", 1)[0]
-    return {"positions not reconciled with the venue": "not_reconciled"}.get(
-        head, head.replace(" ", "_")
-    )
+    """A low-cardinality label for a refusal: the gate or the breached limit, always one of
+    ``hedger.obs.labels.REFUSAL_KINDS``."""
+    kind = refusal.kind or refusal.limit or ""
+    return kind if kind in REFUSAL_KINDS else "bad_order_numbers"
 
 
 class Engine:
@@ -108,7 +139,7 @@ class Engine:
         self.monotonic = monotonic
         self.stats = EngineStats()
         self.changed = asyncio.Event()
-        self.guard_state = guards.initial_state(cfg.limits, self.clock_ms())
+        self.guard_state = self._restored_guard_state()
         self.executors = {
             name: Executor(
                 journal,
@@ -116,6 +147,8 @@ class Engine:
                 daemon_name=cfg.name,
                 clock=self.clock_ms,
                 label_max_len=link.cfg.label_max_len,
+                order_ttl_s=order_ttl_s(link.cfg),
+                unknown_window_s=unknown_window_s(link.cfg),
             )
             for name, link in self.links.items()
         }
@@ -132,17 +165,101 @@ class Engine:
         self.betas: Betas | None = None
         self.decisions: tuple[Decision, ...] = ()
         self.stale_inputs: tuple[str, ...] = ()
+        self.implausible_inputs: tuple[str, ...] = ()
+        self.last_cycle_s: float | None = None
+        """Monotonic time the last cycle completed."""
+        self.plausibility = PlausibilityState.empty(0)
+        self.index_plausibility = PlausibilityState.empty(0)
+        self._plausibility_params = plausibility_params(cfg)
+        self._delta_one: NDArray[np.bool_] = np.zeros(0, dtype=np.bool_)
         self.recent_hedges: deque[HedgeRecord] = deque(maxlen=50)
         self.started_ms: int | None = None
         self._factor_idx: NDArray[np.intp] = np.zeros(0, dtype=np.intp)
         self._beta_idx: NDArray[np.intp] = np.zeros(0, dtype=np.intp)
         self._hedge_rows: dict[str, int] = {}
-        self._tasks: list[asyncio.Task[None]] = []
+        self.tasks = Supervisor(self._task_failed)
         self._stopping = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
         self._fills_seen = asyncio.Event()
+        self._late_fill_seen = asyncio.Event()
         self._last_gate: str | None = None
+
+    # -- trading state ------------------------------------------------------------------------
+
+    def _restored_guard_state(self) -> guards.GuardState:
+        """Resume in the journaled trading state with the last day's sent notional: a halt,
+        a pause and a spent budget all outlive the process."""
+        now_ms = self.clock_ms()
+        last = self.journal.last_trading_state()
+        state = guards.restore(
+            self.cfg.limits,
+            now_ms,
+            trading=last.state if last else None,
+            reason=last.reason if last else None,
+            since_ms=last.ts_ms if last else None,
+            consecutive_errors=last.consecutive_errors if last else 0,
+            sent=self.journal.sent_notional_since(now_ms - guards.DAY_MS),
+        )
+        if state.trading is not guards.TradingState.RUNNING:
+            log.warning("trading_state_restored", trading=state.trading.value, reason=state.reason)
+        return state
+
+    def _set_guard(self, new: guards.GuardState, by: str) -> None:
+        """The one place the guard state changes: a change of trading state or error count
+        is journaled (and logged), so a restart resumes exactly here."""
+        old = self.guard_state
+        self.guard_state = new
+        if (old.trading, old.reason, old.consecutive_errors) == (
+            new.trading,
+            new.reason,
+            new.consecutive_errors,
+        ):
+            return
+        self.journal.record_trading_state(
+            now_ms=self.clock_ms(),
+            state=new.trading.value,
+            reason=new.reason,
+            by=by,
+            consecutive_errors=new.consecutive_errors,
+        )
+        if old.trading is not new.trading:
+            level = log.error if new.trading is guards.TradingState.HALTED else log.warning
+            level(
+                "trading_state_changed",
+                trading=new.trading.value,
+                previous=old.trading.value,
+                reason=new.reason,
+                by=by,
+            )
+
+    def _task_failed(self, name: str, error: BaseException) -> None:
+        """A background task died: never a silent stop. Log the traceback, journal it and
+        halt (streaming and exporting go on where their tasks still run)."""
+        detail = f"{type(error).__name__}: {error}"
+        log.error("task_failed", task=name, error=detail, exc_info=error)
+        self.stats.task_failures[name] += 1
+        self.journal.record_event(
+            now_ms=self.clock_ms(), kind="task_failed", payload={"task": name, "error": detail}
+        )
+        self.halt(f"task {name} failed: {detail}")
+
+    def halt(self, reason: str, by: str = "engine") -> None:
+        """Stop sending (HALTED) until an operator resumes; streaming and exporting go on."""
+        state = self.guard_state
+        if state.trading is guards.TradingState.HALTED:
+            return
+        self._set_guard(
+            guards.GuardState(
+                trading=guards.TradingState.HALTED,
+                dry_run=state.dry_run,
+                orders=state.orders,
+                consecutive_errors=state.consecutive_errors,
+                reason=reason,
+                since_ms=self.clock_ms(),
+            ),
+            by,
+        )
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -165,20 +282,19 @@ class Engine:
         for name, link in self.links.items():
             ids = self.universe.subscriptions[name]
             if ids:
-                link.start_feed(ids, self.changed)
+                link.start_feed(ids, self.changed, int(self.cfg.market.max_ahead * 1000))
+        self._sync_clocks()
         await self.warm_betas()
-        self._tasks = [
-            asyncio.create_task(self._cycle_loop(), name="engine-cycle"),
-            asyncio.create_task(self._pulse(), name="engine-pulse"),
-            asyncio.create_task(self._reconcile_loop(), name="engine-reconcile"),
-            asyncio.create_task(self._refresh_on_fills(), name="engine-fills"),
-        ]
+        spawn = self.tasks.spawn
+        spawn(self._cycle_loop(), "engine-cycle")
+        spawn(self._pulse(), "engine-pulse")
+        spawn(self._reconcile_loop(), "engine-reconcile")
+        spawn(self._refresh_on_fills(), "engine-fills")
+        spawn(self._watch_abandoned_loop(), "engine-abandoned")
         if self.cfg.portfolio.include_venue_positions:
-            self._tasks += [
-                asyncio.create_task(link.watch_own_trades(self._on_own_trades), name=f"fills-{n}")
-                for n, link in self.links.items()
-                if link.speaks_deribit
-            ]
+            for n, link in self.links.items():
+                if link.speaks_deribit:
+                    spawn(link.watch_own_trades(self._on_own_trades), f"fills-{n}")
         log.info(
             "engine_started",
             venues=list(self.links),
@@ -195,8 +311,8 @@ class Engine:
             await asyncio.wait_for(self._idle.wait(), drain_s)
         except TimeoutError:
             log.error("stop_with_hedge_in_flight", waited_s=drain_s)
-        await cancel_all(self._tasks)
-        self._tasks = []
+        await self.tasks.stop()
+        self._idle.set()
         if cancel_open_orders:
             with contextlib.suppress(Exception):
                 await self.cancel_own_open_orders("shutdown")
@@ -219,11 +335,13 @@ class Engine:
         await self.cancel_own_open_orders("start-up")
 
     async def cancel_own_open_orders(self, why: str) -> int:
-        """Cancel this daemon's open orders (by client-id prefix): their decision is stale."""
-        prefix = client_id_prefix(self.cfg.name)
+        """Cancel this daemon's open orders (client ids parsed to exactly this daemon's
+        name, never a prefix: ``lim`` must not cancel ``lim-2f``'s): their decision is stale."""
         cancelled = 0
         for name, link in self.links.items():
-            for order in await link.own_open_orders(prefix):
+            for order in await link.own_open_orders(
+                lambda client_id: is_own_client_id(client_id, self.cfg.name)
+            ):
                 done = await link.broker.cancel(order.venue_order_id, order.symbol)
                 cancelled += 1
                 if self.journal.order(order.client_id) is not None:
@@ -274,9 +392,14 @@ class Engine:
                 grown = universe.subscriptions[name]
                 if link.market is not None and grown != previous.subscriptions[name]:
                     link.grow_state(grown)
-                    task = asyncio.create_task(link.reopen_feed(), name=f"resubscribe-{name}")
-                    self._tasks.append(task)
+                    self.tasks.spawn(link.reopen_feed(), f"resubscribe-{name}", forever=False)
         self._factor_idx = factor_indices(book.assets, factors)
+        self._delta_one = self._delta_one_rows(universe)
+        if previous is not None and universe.symbols != previous.symbols:
+            rows = {symbol: row for row, symbol in enumerate(previous.symbols)}
+            source = [rows.get(symbol, -1) for symbol in universe.symbols]
+            self.plausibility = self.plausibility.remap(source)
+            self.index_plausibility = self.index_plausibility.remap(source)
         if book.assets != self.beta_assets:
             if self.beta_assets:
                 log.warning("betas_reset", assets=list(book.assets), hint="new asset in the book")
@@ -293,6 +416,15 @@ class Engine:
                 inst = position.instrument
                 if inst.venue == f.hedge.venue and inst.symbol == symbol:
                     self._hedge_rows[f.hedge.symbol] = row
+
+    def _delta_one_rows(self, universe: Universe) -> NDArray[np.bool_]:
+        """Per market row: not an option (the mark-vs-index and jump checks apply)."""
+        flags = []
+        for venue in universe.venues:
+            link = self.links[venue]
+            for instrument_id in universe.subscriptions[venue]:
+                flags.append(not link.market_by_id(instrument_id).get("option"))
+        return np.array(flags, dtype=np.bool_)
 
     async def warm_betas(self) -> None:
         """Warm-start the estimators from each asset's OHLCV history (configurable)."""
@@ -325,23 +457,59 @@ class Engine:
     # -- the cycle ----------------------------------------------------------------------------
 
     def _columns(self) -> tuple[NDArray[np.float64], ...]:
-        """mark, index, underlying, IV and receive time over every venue, in universe order."""
+        """mark, index, underlying, IV, receive time, bid, ask and update count over every
+        venue, in universe order."""
         assert self.universe is not None
         states = [
             self.links[v].market.state  # type: ignore[union-attr]
             for v in self.universe.venues
             if self.universe.subscriptions[v]
         ]
-        names = ("mark", "index", "underlying_price", "mark_iv", "received_s")
+        names = (
+            *("mark", "index", "underlying_price", "mark_iv", "received_s"),
+            *("bid", "ask", "updates"),
+        )
         if len(states) == 1:
             return tuple(getattr(states[0], n) for n in names)
         return tuple(np.concatenate([getattr(s, n) for s in states]) for n in names)
+
+    def _assess_plausibility(self, columns: tuple[NDArray[np.float64], ...]) -> tuple[str, ...]:
+        """Inputs whose latest tick failed a sanity check (a jump not yet confirmed, a mark
+        far from its index or outside its book): each as ``"<input>: <verdict>"``."""
+        assert self.universe is not None
+        mark, index, _, _, _, bid, ask, updates = columns
+        if len(self.plausibility) != len(mark):
+            self.plausibility = PlausibilityState.empty(len(mark))
+            self.index_plausibility = PlausibilityState.empty(len(mark))
+        params = self._plausibility_params
+        self.plausibility, verdict = assess(
+            self.plausibility, params, mark, index, bid, ask, updates, self._delta_one
+        )
+        # The index on its own: a mark jump is confirmed at once when the index moved with
+        # it, so an index that jumps in the same (corrupt) message must need confirmation
+        # itself. Without an index or book beside it only the jump check applies.
+        nan = np.full(len(mark), np.nan)
+        self.index_plausibility, index_verdict = assess(
+            self.index_plausibility, params, index, nan, nan, nan, updates, self._delta_one
+        )
+        verdict = np.where(verdict != Verdict.OK, verdict, index_verdict)
+        inputs = self.universe.quote_map.inputs
+        flagged = inputs[verdict[inputs] != Verdict.OK]
+        if len(flagged):
+            self.stats.implausible_cycles += 1
+        symbols = self.universe.symbols
+        self.implausible_inputs = tuple(
+            f"{symbols[int(r)]}: {Verdict(int(verdict[r])).name.lower()}" for r in flagged
+        )
+        return self.implausible_inputs
 
     def compute(self, now_ms: int, now_s: float) -> guards.GuardResult | None:
         """One synchronous pass of the core; returns what the guards approved (or None)."""
         assert self.book is not None and self.universe is not None and self.beta_book is not None
         book, qmap = self.book, self.universe.quote_map
-        mark, index, underlying, iv, received = self._columns()
+        columns = self._columns()
+        mark, index, underlying, iv, received = columns[:5]
+        implausible = self._assess_plausibility(columns)
         quotes = qmap.quotes(mark, index, underlying, iv, book.asset_of, book.option_rows)
         age = now_s - received
         age[np.isnan(age)] = np.inf
@@ -350,7 +518,8 @@ class Engine:
         )
         prices = quotes.asset_price
         seen = np.isfinite(prices)
-        self.beta_book.observe(self._beta_idx[seen], prices[seen], now_ms)
+        if not implausible:  # an unconfirmed spike must not reach the betas either
+            self.beta_book.observe(self._beta_idx[seen], prices[seen], now_ms)
         self.betas = betas = self.beta_book.sample(now_ms)
         result = exposure(book, quotes, betas.loadings, self._factor_idx, now_ms)
         self.exposure = result
@@ -366,7 +535,7 @@ class Engine:
         self.decisions = policy.decisions
         if not policy.intents:
             return None
-        health = guards.Health(self.stale_inputs, self.positions_reconciled)
+        health = guards.Health(self.stale_inputs, self.positions_reconciled, implausible)
         checked = guards.check(
             policy.intents,
             self.guard_state,
@@ -375,8 +544,8 @@ class Engine:
             now_ms,
             self._hedge_positions_usd(result),
         )
-        self.guard_state = guards.escalate(
-            self.guard_state, checked, guards.BreachPolicy.HALT, now_ms
+        self._set_guard(
+            guards.escalate(self.guard_state, checked, guards.BreachPolicy.HALT, now_ms), "guards"
         )
         self._report_refusals(checked)
         return checked
@@ -426,13 +595,22 @@ class Engine:
             self.changed.clear()
             started = time.perf_counter()
             now_ms, now_s = self.clock_ms(), self.monotonic()
+            self._sync_clocks(now_ms, now_s)
             try:
                 checked = self.compute(now_ms, now_s)
-            except Exception:
-                log.exception("cycle_failed")
+            except Exception as exc:
+                # The core failed on this input: nothing it decides can be trusted until an
+                # operator has looked, but the loop goes on (staleness, metrics, status).
+                log.exception("cycle_failed", error=repr(exc))
+                if self.guard_state.trading is not guards.TradingState.HALTED:
+                    self.journal.record_event(
+                        now_ms=now_ms, kind="cycle_failed", payload={"error": repr(exc)}
+                    )
+                self.halt(f"cycle failed: {type(exc).__name__}: {exc}")
                 await asyncio.sleep(0.5)
                 continue
             self.stats.cycles += 1
+            self.last_cycle_s = self.monotonic()
             self.stats.cycle_seconds.observe(time.perf_counter() - started)
             inside = self.inside_band()
             if inside is not None:
@@ -442,19 +620,81 @@ class Engine:
                 self._idle.clear()
                 try:
                     await self._hedge(checked, now_ms)
+                except Exception as exc:
+                    # Whatever escaped the executor's own handling: never a silent stop.
+                    log.exception("hedge_crashed", error=repr(exc))
+                    self.journal.record_event(
+                        now_ms=self.clock_ms(),
+                        kind="hedge_crashed",
+                        payload={"error": f"{type(exc).__name__}: {exc}"},
+                    )
+                    self.halt(f"hedge crashed: {type(exc).__name__}: {exc}")
                 finally:
                     self._idle.set()
 
     async def _pulse(self) -> None:
-        """Wake the cycle when no tick does, so staleness is noticed and reported."""
-        interval = max(0.05, min(1.0, self.cfg.market.stale_after / 4))
+        """Wake the cycle when no tick does, so staleness is noticed and reported; while a
+        hedge is in flight (the cycle awaits its order) keep staleness current here, so
+        readiness never freezes on the last cycle's view."""
+        interval = self.pulse_interval_s
         while True:
             await asyncio.sleep(interval)
+            self._sync_clocks()
+            if not self._idle.is_set():
+                self._stale_inputs_now()
             self.changed.set()
 
-    def _on_own_trades(self, count: int) -> None:
-        self.stats.own_trades_seen += count
+    @property
+    def hedging(self) -> bool:
+        """A decision's orders are being sent (the cycle awaits them)."""
+        return not self._idle.is_set()
+
+    @property
+    def pulse_interval_s(self) -> float:
+        return max(0.05, min(1.0, self.cfg.market.stale_after / 4))
+
+    def _sync_clocks(self, now_ms: int | None = None, now_s: float | None = None) -> None:
+        """Tell each market state what our clock says now, so it can refuse ticks stamped
+        in the future on the engine's (possibly simulated) clock, not the wall's."""
+        now_ms = self.clock_ms() if now_ms is None else now_ms
+        now_s = self.monotonic() if now_s is None else now_s
+        for link in self.links.values():
+            if link.market is not None:
+                link.market.state.set_clock(now_ms, now_s)
+
+    def _on_own_trades(self, labels: Sequence[str]) -> None:
+        self.stats.own_trades_seen += len(labels)
+        if any(self._is_in_doubt(label) for label in labels):
+            self._late_fill_seen.set()
         self._fills_seen.set()
+
+    def _is_in_doubt(self, client_id: str) -> bool:
+        if not is_own_client_id(client_id, self.cfg.name):
+            return False
+        record = self.journal.order(client_id)
+        return record is not None and not record.is_final
+
+    async def watch_abandoned(self) -> int:
+        """Look up every abandoned order now (a late fill is adopted, positions re-read)."""
+        changed = 0
+        for executor in self.executors.values():
+            changed += len(await executor.watch_abandoned())
+        return changed
+
+    async def _watch_abandoned_loop(self) -> None:
+        """Abandoned orders are looked up on a timer and at once when the account's trade
+        stream shows one of their labels, so a late fill is in the journal before the next
+        decision (positions themselves come from the venue)."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._late_fill_seen.wait(), ABANDONED_POLL_S)
+            self._late_fill_seen.clear()
+            try:
+                if await self.watch_abandoned():
+                    await self.refresh_positions()
+                    self.changed.set()
+            except Exception as exc:
+                log.warning("abandoned_watch_failed", error=repr(exc))
 
     async def _refresh_on_fills(self) -> None:
         """Re-read positions soon after the account trades, between reconciliations (a
@@ -547,7 +787,18 @@ class Engine:
             return
         executor = self.executors[venue]
         market = self.hedge_markets[factor_name]
-        for leg in legs:
+        filled_usd = 0.0
+        for done, leg in enumerate(legs):
+            stop = self.slice_gate(now_ms)
+            if stop is not None:
+                self._stop_intent(seq, factor_name, venue, leg, legs[done:], stop, done, filled_usd)
+                break
+            # Counted (and journaled) before the request leaves: a request of unknown fate
+            # may still fill, and a restart must not forget it in the rolling limits.
+            self.journal.record_sent_notional(now_ms=self.clock_ms(), notional_usd=leg.notional_usd)
+            self._set_guard(
+                guards.record_order(self.guard_state, self.clock_ms(), leg.notional_usd), "engine"
+            )
             sent = time.perf_counter()
             result = "filled"
             try:
@@ -560,31 +811,54 @@ class Engine:
                     limit_price=self._limit_price(venue, leg),
                     limit_timeout_s=self.cfg.hedge.order.limit_timeout,
                     amount_step=market.amount_step,
+                    may_continue=lambda: self.slice_gate(now_ms),
                 )
-                if fill.filled_total < leg.qty_contracts:
-                    result = "partial" if fill.filled_total > 0 else fill.order.status
-                self.guard_state = guards.record_success(self.guard_state)
+                if fill.stopped is not None:
+                    result = "stopped"
+                elif fill.filled_total < leg.qty_contracts:
+                    result = "partial" if fill.filled_total > 0 else "failed"
+                filled_usd += leg.notional_usd * min(1.0, fill.filled_total / leg.qty_contracts)
+                self._set_guard(guards.record_success(self.guard_state), "engine")
             except OrderRefusedError as exc:
                 result = "rejected"
-                self.guard_state = guards.record_error(
-                    self.guard_state, self.clock_ms(), self.cfg.limits, exc.reason
+                self._set_guard(
+                    guards.record_error(
+                        self.guard_state, self.clock_ms(), self.cfg.limits, exc.reason
+                    ),
+                    "kill_switch",
                 )
             except ExecutionFailedError as exc:
                 result = "failed"
-                self.guard_state = guards.record_error(
-                    self.guard_state, self.clock_ms(), self.cfg.limits, str(exc)
+                self._set_guard(
+                    guards.record_error(
+                        self.guard_state, self.clock_ms(), self.cfg.limits, str(exc)
+                    ),
+                    "kill_switch",
                 )
+            except ExecutionFaultError as exc:
+                result = "failed"
+                self.halt(f"unclassified order error: {exc}")
             self.stats.order_latency_seconds.observe(time.perf_counter() - sent)
+            result = hedge_result(result)
             self.stats.hedge_orders[(venue, leg.symbol, result)] += 1
             if result in ("filled", "partial"):
-                self.guard_state = guards.record_order(
-                    self.guard_state, self.clock_ms(), leg.notional_usd
-                )
                 notional_total = self.stats.hedge_notional_usd
                 notional_total[venue] = notional_total.get(venue, 0.0) + leg.notional_usd
             self._remember(
                 now_ms, factor_name, venue, leg, leg.qty_contracts, leg.notional_usd, result, seq
             )
+            if result == "stopped":
+                self._stop_intent(
+                    seq,
+                    factor_name,
+                    venue,
+                    leg,
+                    legs[done + 1 :],
+                    fill.stopped or "",
+                    done + 1,
+                    filled_usd,
+                )
+                break
             if result not in ("filled", "partial"):
                 log.error(
                     "hedge_failed",
@@ -595,6 +869,77 @@ class Engine:
                     halted_reason=self.guard_state.reason,
                 )
                 break  # the rest of the decision waits for fresh positions and a new cycle
+
+    def slice_gate(self, decided_ms: int) -> str | None:
+        """Why the next slice of a decision taken at ``decided_ms`` must not go out, or None.
+
+        Asked before every slice and between the limit and market parts of a leg: a pause,
+        a halt, a dry run, a shutdown, stale inputs or an old decision all stop a hedge in
+        flight at the next boundary (the slice in flight finishes)."""
+        state = self.guard_state
+        if self._stopping.is_set():
+            return "shutdown"
+        if state.trading is not guards.TradingState.RUNNING:
+            return f"{state.trading.value}: {state.reason or 'no reason recorded'}"
+        if state.dry_run or self.cfg.limits.dry_run:
+            return "dry_run"
+        age_s = (self.clock_ms() - decided_ms) / 1000.0
+        max_age_s = self.cfg.hedge.max_decision_age
+        if age_s > max_age_s:
+            return f"decision is {age_s:.1f} s old (max_decision_age {max_age_s:g} s)"
+        stale = self._stale_inputs_now()
+        if stale:
+            return f"stale inputs: {', '.join(stale)}"
+        implausible = self._assess_plausibility(self._columns())
+        if implausible:
+            return f"implausible data: {', '.join(implausible)}"
+        return None
+
+    def _stale_inputs_now(self) -> tuple[str, ...]:
+        if self.universe is None:
+            return ()
+        received = self._columns()[4]
+        age = self.monotonic() - received
+        age[np.isnan(age)] = np.inf
+        self.stale_inputs = self.universe.quote_map.stale_inputs(
+            age, self.cfg.market.stale_after, self.universe.symbols
+        )
+        return self.stale_inputs
+
+    def _stop_intent(
+        self,
+        seq: int,
+        factor_name: str,
+        venue: str,
+        leg: HedgeIntent,
+        rest: Sequence[HedgeIntent],
+        why: str,
+        legs_done: int,
+        filled_usd: float,
+    ) -> None:
+        """Journal and report a decision stopped part-way, with what it did fill."""
+        self.journal.record_event(
+            now_ms=self.clock_ms(),
+            kind="intent_stopped",
+            payload={
+                "intent_seq": seq,
+                "why": why,
+                "legs_done": legs_done,
+                "legs_not_sent": len(rest),
+                "filled_notional_usd": filled_usd,
+            },
+        )
+        log.warning(
+            "intent_stopped",
+            intent_seq=seq,
+            factor=factor_name,
+            why=why,
+            legs_done=legs_done,
+            legs_not_sent=len(rest),
+            filled_notional_usd=round(filled_usd, 2),
+        )
+        if rest:
+            self.stats.hedge_orders[(venue, leg.symbol, "stopped")] += len(rest)
 
     def _limit_price(self, venue: str, leg: HedgeIntent) -> float | None:
         """None for market orders; else the near touch improved by the configured offset
@@ -650,8 +995,9 @@ class Engine:
         from history again); declared holdings re-read the positions.
         """
         self.cfg = cfg
+        self._plausibility_params = plausibility_params(cfg)
         if cfg.limits.dry_run != self.guard_state.dry_run:
-            self.guard_state = guards.set_dry_run(self.guard_state, cfg.limits.dry_run)
+            self._set_guard(guards.set_dry_run(self.guard_state, cfg.limits.dry_run), "reload")
         if any(p.startswith("beta.") for p in changed_paths):
             self.beta_assets = ()
             self._rebuild()
@@ -660,13 +1006,11 @@ class Engine:
             await self.refresh_positions()
         self.changed.set()
 
-    def pause(self, reason: str = "by operator") -> None:
-        self.guard_state = guards.pause(self.guard_state, self.clock_ms(), reason)
-        log.warning("trading_paused", reason=reason)
+    def pause(self, reason: str = "by operator", by: str = "operator") -> None:
+        self._set_guard(guards.pause(self.guard_state, self.clock_ms(), reason), by)
 
-    def resume(self) -> None:
-        self.guard_state = guards.resume(self.guard_state, self.clock_ms())
-        log.warning("trading_resumed")
+    def resume(self, by: str = "operator") -> None:
+        self._set_guard(guards.resume(self.guard_state, self.clock_ms()), by)
 
     @property
     def trading_state(self) -> str:

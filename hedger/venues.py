@@ -145,13 +145,16 @@ class VenueLink:
             )
         return out
 
-    async def own_open_orders(self, prefix: str) -> list[VenueOrder]:
+    async def own_open_orders(self, is_own: Callable[[str], bool]) -> list[VenueOrder]:
         orders = await self._retry("fetch_open_orders", self.broker.open_orders)
-        return [o for o in orders if o.client_id.startswith(prefix)]
+        return [o for o in orders if is_own(o.client_id)]
 
-    def start_feed(self, instrument_ids: Sequence[str], changed: asyncio.Event) -> LiveMarket:
-        """Stream ``instrument_ids`` into a fresh state that sets the shared ``changed``."""
-        market = LiveMarket(MarketState(instrument_ids))
+    def start_feed(
+        self, instrument_ids: Sequence[str], changed: asyncio.Event, max_ahead_ms: int = 5_000
+    ) -> LiveMarket:
+        """Stream ``instrument_ids`` into a fresh state that sets the shared ``changed``;
+        ticks stamped more than ``max_ahead_ms`` ahead of the receive clock are dropped."""
+        market = LiveMarket(MarketState(instrument_ids, max_ahead_ms=max_ahead_ms))
         market.changed = changed
         self.market = market
         self._open_feed(instrument_ids)
@@ -187,9 +190,11 @@ class VenueLink:
             self._pro_start = asyncio.get_running_loop().create_task(generic.start())
             self.feed = generic
 
-    async def watch_own_trades(self, on_trade: Callable[[int], None]) -> None:
-        """Call ``on_trade(n)`` whenever the account trades (own hedges, or anyone else's
-        orders on the same account), forever; the engine re-reads positions on it."""
+    async def watch_own_trades(self, on_trade: Callable[[list[str]], None]) -> None:
+        """Call ``on_trade(labels)`` whenever the account trades (own hedges, or anyone
+        else's orders on the same account), forever, with each trade's order label (Deribit's
+        client id; "" if none): the engine re-reads positions on it and matches the labels
+        against orders whose fate it does not know."""
         import ccxt.pro as ccxt_pro
 
         if self._pro is None:
@@ -208,7 +213,7 @@ class VenueLink:
                 continue
             attempt = 0
             if trades:
-                on_trade(len(trades))
+                on_trade([str((t.get("info") or {}).get("label") or "") for t in trades])
 
     @property
     def reconnects(self) -> int:

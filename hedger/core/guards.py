@@ -71,6 +71,9 @@ class Health:
 
     stale_inputs: tuple[str, ...] = ()
     positions_reconciled: bool = False
+    implausible_inputs: tuple[str, ...] = ()
+    """Inputs whose latest tick failed a plausibility check (``core.plausibility``), each
+    as ``"<input>: <verdict>"``: a hedge must not move on them until confirmed."""
 
 
 class Refusal(NamedTuple):
@@ -78,6 +81,9 @@ class Refusal(NamedTuple):
     reason: str
     limit: str | None = None
     """The ``Limits`` field breached, or None for a state/health gate."""
+    kind: str = ""
+    """A low-cardinality name for the refusal (the gate, or the breached limit): the label
+    operators count refusals by."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -100,23 +106,53 @@ def initial_state(limits: Limits, now_ms: int | None = None) -> GuardState:
     return GuardState(dry_run=limits.dry_run, since_ms=now_ms)
 
 
-def _gate(state: GuardState, health: Health) -> str | None:
-    """A reason to refuse every intent, or None."""
+def restore(
+    limits: Limits,
+    now_ms: int,
+    *,
+    trading: str | None,
+    reason: str | None,
+    since_ms: int | None,
+    consecutive_errors: int,
+    sent: Sequence[tuple[int, float]],
+) -> GuardState:
+    """The state a restarted daemon resumes in: the journaled trading state (a halt or a
+    pause outlives the process; a crash loop must never re-arm trading) and the orders of
+    the last day (a restart must never reset a budget). ``sent``: (at_ms, notional_usd)."""
+    state = TradingState(trading) if trading is not None else TradingState.RUNNING
+    orders = tuple(_window((OrderRecord(at_ms, abs(usd)) for at_ms, usd in sent), now_ms, DAY_MS))
+    return GuardState(
+        trading=state,
+        dry_run=limits.dry_run,
+        orders=orders,
+        consecutive_errors=consecutive_errors,
+        reason=reason if state is not TradingState.RUNNING else None,
+        since_ms=since_ms if since_ms is not None else now_ms,
+    )
+
+
+def _gate(state: GuardState, health: Health) -> tuple[str, str] | None:
+    """(kind, reason) to refuse every intent, or None."""
     if state.trading is TradingState.HALTED:
-        return f"halted: {state.reason or 'no reason recorded'}"
+        return "halted", f"halted: {state.reason or 'no reason recorded'}"
     if state.trading is TradingState.PAUSED:
-        return f"paused: {state.reason or 'by operator'}"
+        return "paused", f"paused: {state.reason or 'by operator'}"
     if not health.positions_reconciled:
-        return "positions not reconciled with the venue"
+        return "not_reconciled", "positions not reconciled with the venue"
     if health.stale_inputs:
         # Any stale price moves every factor's beta-delta (loadings mix assets), so one stale
         # input makes the whole exposure untrustworthy, not only its own factor.
-        return f"stale inputs: {', '.join(health.stale_inputs)}"
+        return "stale_inputs", f"stale inputs: {', '.join(health.stale_inputs)}"
+    if health.implausible_inputs:
+        # Same reasoning: one unconfirmed spike moves every factor's exposure.
+        return "implausible_data", f"implausible data: {', '.join(health.implausible_inputs)}"
     return None
 
 
 def _window(orders: Iterable[OrderRecord], now_ms: int, span_ms: int) -> list[OrderRecord]:
-    return [o for o in orders if now_ms - span_ms < o.at_ms <= now_ms]
+    # No upper bound: an order stamped after ``now_ms`` (a clock stepped back, a restart on
+    # another clock) still counts, so spending can never be hidden by a clock.
+    return [o for o in orders if now_ms - span_ms < o.at_ms]
 
 
 def _usd(value: float) -> str:
@@ -141,7 +177,8 @@ def check(
     dry_run = state.dry_run or limits.dry_run
     blocked = _gate(state, health)
     if blocked is not None:
-        return GuardResult((), tuple(Refusal(i, blocked) for i in intents), dry_run)
+        kind, reason = blocked
+        return GuardResult((), tuple(Refusal(i, reason, kind=kind) for i in intents), dry_run)
 
     minute = _window(state.orders, now_ms, MINUTE_MS)
     hour = _window(state.orders, now_ms, HOUR_MS)
@@ -181,7 +218,9 @@ def _check_one(
         and intent.qty_contracts > 0
     ):
         return Refusal(
-            intent, f"bad order numbers: qty={intent.qty_contracts!r} notional={notional!r}"
+            intent,
+            f"bad order numbers: qty={intent.qty_contracts!r} notional={notional!r}",
+            kind="bad_order_numbers",
         )
     if notional > limits.max_order_notional_usd:
         return Refusal(
@@ -189,10 +228,15 @@ def _check_one(
             f"max_order_notional_usd: order {_usd(notional)} > limit "
             f"{_usd(limits.max_order_notional_usd)}",
             "max_order_notional_usd",
+            kind="max_order_notional_usd",
         )
     before = positions.get(intent.symbol)
     if before is None or not math.isfinite(before):
-        return Refusal(intent, f"hedge position of {intent.symbol} unknown ({before!r})")
+        return Refusal(
+            intent,
+            f"hedge position of {intent.symbol} unknown ({before!r})",
+            kind="unknown_position",
+        )
     after = before + intent.signed_notional_usd
     # An order that shrinks an oversized position is always allowed: refusing it would keep
     # the book further from its limit.
@@ -202,6 +246,7 @@ def _check_one(
             f"max_hedge_position_usd: {intent.symbol} position after order {_usd(after)} "
             f"> limit {_usd(limits.max_hedge_position_usd)}",
             "max_hedge_position_usd",
+            kind="max_hedge_position_usd",
         )
     if orders_in_minute >= limits.max_orders_per_minute:
         return Refusal(
@@ -209,6 +254,7 @@ def _check_one(
             f"max_orders_per_minute: {orders_in_minute} orders in the last minute, "
             f"limit {limits.max_orders_per_minute}",
             "max_orders_per_minute",
+            kind="max_orders_per_minute",
         )
     if hour_usd + notional > limits.max_notional_per_hour_usd:
         return Refusal(
@@ -216,6 +262,7 @@ def _check_one(
             f"max_notional_per_hour_usd: {_usd(hour_usd)} traded + {_usd(notional)} > limit "
             f"{_usd(limits.max_notional_per_hour_usd)}",
             "max_notional_per_hour_usd",
+            kind="max_notional_per_hour_usd",
         )
     if day_usd + notional > limits.max_notional_per_day_usd:
         return Refusal(
@@ -223,6 +270,7 @@ def _check_one(
             f"max_notional_per_day_usd: {_usd(day_usd)} traded + {_usd(notional)} > limit "
             f"{_usd(limits.max_notional_per_day_usd)}",
             "max_notional_per_day_usd",
+            kind="max_notional_per_day_usd",
         )
     return None
 

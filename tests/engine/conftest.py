@@ -22,9 +22,13 @@ def paper_config(tmp_path: Path, config: str = "paper.yaml", **paper: Any) -> Co
     assert venue.paper is not None
     settings = {"speed": 40.0, "ticks_per_second": 20.0, "history": 2 * 86400.0} | paper
     venue = venue.model_copy(update={"paper": venue.paper.model_copy(update=settings)})
+    # The engine hedges on the venue's clock: at 40x a slice's round trip is seconds of
+    # simulated time, so the default decision age would cut every sliced hedge short.
+    hedge = cfg.hedge.model_copy(update={"max_decision_age": 120.0})
     return cfg.model_copy(
         update={
             "venues": {"paper": venue},
+            "hedge": hedge,
             "journal": cfg.journal.model_copy(update={"path": str(tmp_path / "journal.sqlite")}),
         }
     )
