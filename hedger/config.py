@@ -28,6 +28,11 @@ from pydantic import (
     model_validator,
 )
 
+from hedger.core import params as core
+from hedger.core.cycle import CycleParams
+from hedger.core.params import BandKind
+from hedger.core.plausibility import PlausibilityParams
+from hedger.core.policy import HedgeMarket
 from hedger.durations import Seconds
 from hedger.obs.logging import REDACTED, is_secret_key, redact, redact_text
 
@@ -219,12 +224,6 @@ class Portfolio(Strict):
 # --- factors, beta, policy --------------------------------------------------------------------
 
 
-class BandKind(StrEnum):
-    ABSOLUTE = "absolute"
-    RELATIVE = "relative"
-    WHALLEY_WILMOTT = "whalley_wilmott"
-
-
 class Band(Strict):
     kind: BandKind = BandKind.ABSOLUTE
     half_width: PositiveFloat | None = Field(
@@ -246,10 +245,18 @@ class Band(Strict):
             raise ValueError("a whalley_wilmott band needs risk_aversion")
         return self
 
+    def to_core(self) -> core.Band:
+        return core.Band(
+            self.kind, self.half_width, self.unit, self.risk_aversion, self.min_half_width
+        )
+
 
 class Target(Strict):
     kind: Literal["beta", "beta_delta"] = "beta"
     value: float = 0.0
+
+    def to_core(self) -> core.Target:
+        return core.Target(self.kind, self.value)
 
 
 class HedgeInstrument(Strict):
@@ -267,6 +274,9 @@ class Factor(Strict):
     @classmethod
     def _upper(cls, value: str) -> str:
         return value.strip().upper()
+
+    def to_core(self) -> core.Factor:
+        return core.Factor(self.asset, self.target.to_core(), self.band.to_core())
 
 
 class Estimator(StrEnum):
@@ -334,6 +344,9 @@ class HedgePolicy(Strict):
         default=True, description="on SIGTERM, cancel this daemon's open orders before exiting"
     )
 
+    def to_core(self) -> core.HedgePolicy:
+        return core.HedgePolicy(self.rebalance_to, self.cooldown, self.max_order_contracts)
+
 
 class Limits(Strict):
     max_order_notional_usd: PositiveFloat = 250_000.0
@@ -343,6 +356,9 @@ class Limits(Strict):
     max_orders_per_minute: int = Field(default=10, ge=1)
     max_consecutive_errors: int = Field(default=3, ge=1)
     dry_run: bool = False
+
+    def to_core(self) -> core.Limits:
+        return core.Limits(**self.model_dump())
 
 
 class Plausibility(Strict):
@@ -360,6 +376,14 @@ class Plausibility(Strict):
     confirm_ticks: int = Field(
         default=3, gt=0, description="consecutive ticks that confirm a jump (or the index moves)"
     )
+
+    def to_core(self) -> PlausibilityParams:
+        return PlausibilityParams(
+            max_mark_index_gap=self.max_mark_index_gap,
+            max_mark_outside_book=self.max_mark_outside_book,
+            jump_sigmas=self.jump_sigmas,
+            confirm_ticks=self.confirm_ticks,
+        )
 
 
 class MarketConfig(Strict):
@@ -425,6 +449,17 @@ class Config(Strict):
                     f"({len(self.factors)}) expected",
                 )
         return self
+
+    def cycle_params(self, hedge_markets: Mapping[str, HedgeMarket]) -> CycleParams:
+        """The core step's parameters; ``hedge_markets`` come from the venues' metadata."""
+        return CycleParams(
+            factors=tuple(f.to_core() for f in self.factors),
+            hedge_markets=dict(hedge_markets),
+            policy=self.hedge.to_core(),
+            limits=self.limits.to_core(),
+            stale_after_s=self.market.stale_after,
+            plausibility=self.market.plausibility.to_core(),
+        )
 
     @property
     def factor_assets(self) -> tuple[str, ...]:

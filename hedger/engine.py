@@ -31,10 +31,18 @@ from hedger.beta_setup import align_closes, make_beta_book
 from hedger.config import Config, Venue
 from hedger.core import guards
 from hedger.core.beta import BetaBook, Betas
-from hedger.core.exposure import Book, Exposure, Position, build_book, exposure
+from hedger.core.cycle import (
+    CycleInputs,
+    CycleState,
+    MarketInputs,
+    implausible_inputs,
+    stale_inputs,
+    step,
+)
+from hedger.core.exposure import Book, Exposure, Position, build_book
 from hedger.core.factors import CASH_ASSETS, factor_indices
-from hedger.core.plausibility import PlausibilityParams, PlausibilityState, Verdict, assess
-from hedger.core.policy import Action, Decision, HedgeIntent, HedgeMarket, decide
+from hedger.core.plausibility import PlausibilityState
+from hedger.core.policy import Action, Decision, HedgeIntent, HedgeMarket
 from hedger.execution.executor import (
     ExecutionFailedError,
     ExecutionFaultError,
@@ -54,16 +62,6 @@ log = structlog.get_logger("hedger.engine")
 Clock = Callable[[], int]
 ABANDONED_POLL_S = 5.0
 """How often abandoned orders are looked up when no trade of theirs was streamed."""
-
-
-def plausibility_params(cfg: Config) -> PlausibilityParams:
-    gates = cfg.market.plausibility
-    return PlausibilityParams(
-        max_mark_index_gap=gates.max_mark_index_gap,
-        max_mark_outside_book=gates.max_mark_outside_book,
-        jump_sigmas=gates.jump_sigmas,
-        confirm_ticks=gates.confirm_ticks,
-    )
 
 
 def order_ttl_s(venue: Venue) -> float | None:
@@ -170,12 +168,12 @@ class Engine:
         """Monotonic time the last cycle completed."""
         self.plausibility = PlausibilityState.empty(0)
         self.index_plausibility = PlausibilityState.empty(0)
-        self._plausibility_params = plausibility_params(cfg)
+        self.params = cfg.cycle_params({})
+        """The core step's parameters (hedge markets once the venues are connected)."""
         self._delta_one: NDArray[np.bool_] = np.zeros(0, dtype=np.bool_)
         self.recent_hedges: deque[HedgeRecord] = deque(maxlen=50)
         self.started_ms: int | None = None
         self._factor_idx: NDArray[np.intp] = np.zeros(0, dtype=np.intp)
-        self._beta_idx: NDArray[np.intp] = np.zeros(0, dtype=np.intp)
         self._hedge_rows: dict[str, int] = {}
         self.tasks = Supervisor(self._task_failed)
         self._stopping = asyncio.Event()
@@ -193,7 +191,7 @@ class Engine:
         now_ms = self.clock_ms()
         last = self.journal.last_trading_state()
         state = guards.restore(
-            self.cfg.limits,
+            self.cfg.limits.to_core(),
             now_ms,
             trading=last.state if last else None,
             reason=last.reason if last else None,
@@ -276,6 +274,7 @@ class Engine:
             )
             for f in self.cfg.factors
         }
+        self.params = self.cfg.cycle_params(self.hedge_markets)
         await self.reconcile_orders()
         await self.refresh_positions()
         assert self.universe is not None
@@ -407,7 +406,6 @@ class Engine:
             self.beta_book, self.prior_only_assets = make_beta_book(
                 self.cfg.beta, book.assets, factors, self.clock_ms()
             )
-        self._beta_idx = np.arange(len(book.assets), dtype=np.intp)
         self._hedge_rows = {}
         for f in self.cfg.factors:
             link = self.links[f.hedge.venue]
@@ -473,113 +471,80 @@ class Engine:
             return tuple(getattr(states[0], n) for n in names)
         return tuple(np.concatenate([getattr(s, n) for s in states]) for n in names)
 
-    def _assess_plausibility(self, columns: tuple[NDArray[np.float64], ...]) -> tuple[str, ...]:
-        """Inputs whose latest tick failed a sanity check (a jump not yet confirmed, a mark
-        far from its index or outside its book): each as ``"<input>: <verdict>"``."""
-        assert self.universe is not None
-        mark, index, _, _, _, bid, ask, updates = columns
-        if len(self.plausibility) != len(mark):
-            self.plausibility = PlausibilityState.empty(len(mark))
-            self.index_plausibility = PlausibilityState.empty(len(mark))
-        params = self._plausibility_params
-        self.plausibility, verdict = assess(
-            self.plausibility, params, mark, index, bid, ask, updates, self._delta_one
-        )
-        # The index on its own: a mark jump is confirmed at once when the index moved with
-        # it, so an index that jumps in the same (corrupt) message must need confirmation
-        # itself. Without an index or book beside it only the jump check applies.
-        nan = np.full(len(mark), np.nan)
-        self.index_plausibility, index_verdict = assess(
-            self.index_plausibility, params, index, nan, nan, nan, updates, self._delta_one
-        )
-        verdict = np.where(verdict != Verdict.OK, verdict, index_verdict)
-        inputs = self.universe.quote_map.inputs
-        flagged = inputs[verdict[inputs] != Verdict.OK]
-        if len(flagged):
-            self.stats.implausible_cycles += 1
-        symbols = self.universe.symbols
-        self.implausible_inputs = tuple(
-            f"{symbols[int(r)]}: {Verdict(int(verdict[r])).name.lower()}" for r in flagged
-        )
-        return self.implausible_inputs
-
     def compute(self, now_ms: int, now_s: float) -> guards.GuardResult | None:
-        """One synchronous pass of the core; returns what the guards approved (or None)."""
-        assert self.book is not None and self.universe is not None and self.beta_book is not None
-        book, qmap = self.book, self.universe.quote_map
-        columns = self._columns()
-        mark, index, underlying, iv, received = columns[:5]
-        implausible = self._assess_plausibility(columns)
-        quotes = qmap.quotes(mark, index, underlying, iv, book.asset_of, book.option_rows)
+        """One cycle of the core (``core.cycle.step``, the backtest's too) on this instant's
+        columns; returns what the guards decided (None: the policy wanted nothing)."""
+        state, outputs = step(self._cycle_state(), self._cycle_inputs(now_ms, now_s), self.params)
+        self.plausibility, self.index_plausibility = state.plausibility, state.index_plausibility
+        self.last_hedge_ms = state.last_hedge_ms
+        self.stale_inputs = outputs.stale_inputs
+        self.implausible_inputs = outputs.implausible_inputs
+        if outputs.implausible_inputs:
+            self.stats.implausible_cycles += 1
+        self.betas, self.exposure = outputs.betas, outputs.exposure
+        self.decisions = outputs.decisions
+        self._set_guard(state.guard, "guards")
+        if outputs.checked is not None:
+            self._report_refusals(outputs.checked)
+        return outputs.checked
+
+    def _cycle_state(self) -> CycleState:
+        assert self.beta_book is not None
+        return CycleState(
+            self.beta_book,
+            self.guard_state,
+            self.last_hedge_ms,
+            self.plausibility,
+            self.index_plausibility,
+        )
+
+    def _market_inputs(self, now_s: float) -> MarketInputs:
+        assert self.universe is not None
+        mark, index, _, _, received, bid, ask, updates = self._columns()
         age = now_s - received
         age[np.isnan(age)] = np.inf
-        self.stale_inputs = qmap.stale_inputs(
-            age, self.cfg.market.stale_after, self.universe.symbols
+        return MarketInputs(
+            symbols=self.universe.symbols,
+            inputs=self.universe.quote_map.inputs,
+            age_s=age,
+            mark=mark,
+            index=index,
+            bid=bid,
+            ask=ask,
+            updates=updates.astype(np.int64),
+            delta_one=self._delta_one,
         )
-        prices = quotes.asset_price
-        seen = np.isfinite(prices)
-        if not implausible:  # an unconfirmed spike must not reach the betas either
-            self.beta_book.observe(self._beta_idx[seen], prices[seen], now_ms)
-        self.betas = betas = self.beta_book.sample(now_ms)
-        result = exposure(book, quotes, betas.loadings, self._factor_idx, now_ms)
-        self.exposure = result
-        policy = decide(
-            result,
-            self.cfg.factors,
-            self.hedge_markets,
-            self.cfg.hedge,
-            now_ms,
-            self.last_hedge_ms,
-            self._round_trip_costs(mark),
-        )
-        self.decisions = policy.decisions
-        if not policy.intents:
-            return None
-        health = guards.Health(self.stale_inputs, self.positions_reconciled, implausible)
-        checked = guards.check(
-            policy.intents,
-            self.guard_state,
-            self.cfg.limits,
-            health,
-            now_ms,
-            self._hedge_positions_usd(result),
-        )
-        self._set_guard(
-            guards.escalate(self.guard_state, checked, guards.BreachPolicy.HALT, now_ms), "guards"
-        )
-        self._report_refusals(checked)
-        return checked
 
-    def _round_trip_costs(self, mark: NDArray[np.float64]) -> dict[str, float]:
-        """Taker fee plus half the quoted spread of each hedge instrument (Whalley-Wilmott)."""
-        assert self.universe is not None
-        costs = {}
+    def _cycle_inputs(self, now_ms: int, now_s: float) -> CycleInputs:
+        """This instant's market columns, book and hedge positions, as the step reads them."""
+        assert self.book is not None and self.universe is not None
+        book, qmap = self.book, self.universe.quote_map
+        market = self._market_inputs(now_s)
+        mark, index = market.mark, market.index
+        underlying, iv = self._columns()[2:4]
+        assert mark is not None and index is not None
+        hedge_bid, hedge_ask, fee, amount = [], [], [], []
         for f in self.cfg.factors:
             link = self.links[f.hedge.venue]
-            state = link.market.state if link.market else None
-            taker = float(link.market_by_id(f.hedge.symbol).get("taker") or 0.0)
-            half_spread = 0.0
-            if state is not None:
-                row = state.rows[f.hedge.symbol]
-                bid, ask = state.bid[row], state.ask[row]
-                if bid > 0 and ask > 0:
-                    half_spread = float((ask - bid) / (ask + bid))
-            costs[f.asset] = taker + half_spread
-        return costs
-
-    def _hedge_positions_usd(self, result: Exposure) -> dict[str, float]:
-        out = {}
-        assert self.book is not None
-        for f in self.cfg.factors:
-            row = self._hedge_rows.get(f.hedge.symbol)
-            market = self.hedge_markets[f.asset]
-            if row is None:
-                out[f.hedge.symbol] = 0.0
-                continue
-            amount = float(self.book.size[row]) / market.amount_size
-            k = result.factors.index(f.asset)
-            out[f.hedge.symbol] = market.notional_usd(amount, float(result.factor_price[k]))
-        return out
+            row = link.market.state.rows[f.hedge.symbol] if link.market else None
+            hedge_bid.append(np.nan if row is None else link.market.state.bid[row])  # type: ignore[union-attr]
+            hedge_ask.append(np.nan if row is None else link.market.state.ask[row])  # type: ignore[union-attr]
+            fee.append(float(link.market_by_id(f.hedge.symbol).get("taker") or 0.0))
+            book_row = self._hedge_rows.get(f.hedge.symbol)
+            size = self.hedge_markets[f.asset].amount_size
+            amount.append(0.0 if book_row is None else float(book.size[book_row]) / size)
+        return CycleInputs(
+            now_ms=now_ms,
+            book=book,
+            quotes=qmap.quotes(mark, index, underlying, iv, book.asset_of, book.option_rows),
+            factor_index=self._factor_idx,
+            market=market,
+            hedge_amount=np.array(amount),
+            hedge_bid=np.array(hedge_bid, dtype=np.float64),
+            hedge_ask=np.array(hedge_ask, dtype=np.float64),
+            taker_fee=np.array(fee),
+            positions_reconciled=self.positions_reconciled,
+        )
 
     def _report_refusals(self, checked: guards.GuardResult) -> None:
         for refusal in checked.refused:
@@ -823,7 +788,7 @@ class Engine:
                 result = "rejected"
                 self._set_guard(
                     guards.record_error(
-                        self.guard_state, self.clock_ms(), self.cfg.limits, exc.reason
+                        self.guard_state, self.clock_ms(), self.params.limits, exc.reason
                     ),
                     "kill_switch",
                 )
@@ -831,7 +796,7 @@ class Engine:
                 result = "failed"
                 self._set_guard(
                     guards.record_error(
-                        self.guard_state, self.clock_ms(), self.cfg.limits, str(exc)
+                        self.guard_state, self.clock_ms(), self.params.limits, str(exc)
                     ),
                     "kill_switch",
                 )
@@ -890,7 +855,12 @@ class Engine:
         stale = self._stale_inputs_now()
         if stale:
             return f"stale inputs: {', '.join(stale)}"
-        implausible = self._assess_plausibility(self._columns())
+        assessed, implausible = implausible_inputs(
+            self._cycle_state(), self._market_inputs(self.monotonic()), self.params.plausibility
+        )
+        self.plausibility = assessed.plausibility
+        self.index_plausibility = assessed.index_plausibility
+        self.implausible_inputs = implausible
         if implausible:
             return f"implausible data: {', '.join(implausible)}"
         return None
@@ -898,11 +868,8 @@ class Engine:
     def _stale_inputs_now(self) -> tuple[str, ...]:
         if self.universe is None:
             return ()
-        received = self._columns()[4]
-        age = self.monotonic() - received
-        age[np.isnan(age)] = np.inf
-        self.stale_inputs = self.universe.quote_map.stale_inputs(
-            age, self.cfg.market.stale_after, self.universe.symbols
+        self.stale_inputs = stale_inputs(
+            self._market_inputs(self.monotonic()), self.cfg.market.stale_after
         )
         return self.stale_inputs
 
@@ -995,7 +962,7 @@ class Engine:
         from history again); declared holdings re-read the positions.
         """
         self.cfg = cfg
-        self._plausibility_params = plausibility_params(cfg)
+        self.params = cfg.cycle_params(self.hedge_markets)
         if cfg.limits.dry_run != self.guard_state.dry_run:
             self._set_guard(guards.set_dry_run(self.guard_state, cfg.limits.dry_run), "reload")
         if any(p.startswith("beta.") for p in changed_paths):

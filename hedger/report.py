@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from hedger.config import Band, BandKind, Config
+from hedger.config import Band, Config
 from hedger.core.exposure import Exposure
+from hedger.core.params import BandKind
 from hedger.portfolio import MissingReferenceError, declared_exposure, reference_now_ms
 
 

@@ -25,7 +25,7 @@ import orjson
 
 from hedger.backtest.layout import LayoutError, book_layout
 from hedger.backtest.recording import FRAME_KEY, PREFIX_LEN, decode_line, iter_line_batches
-from hedger.backtest.tape import BookLayout, Tape
+from hedger.backtest.tape import BookLayout, FloatArray, Tape
 from hedger.config import Config
 from hedger.core.factors import CASH_ASSETS
 from hedger.core.instruments import Kind
@@ -199,7 +199,6 @@ class _TapeWriter:
         self.qmap = replay_quote_map(cfg, layout, state.rows, streamed)
         hedge_syms = [layout.positions[r].instrument.symbol for r in layout.hedge_rows]
         self.hedge_rows = np.array([state.rows[s] for s in hedge_syms], np.intp)
-        self.stale_after_ms = cfg.market.stale_after * 1000.0
         self.book_asset = np.array(
             [layout.assets.index(p.instrument.underlying) for p in layout.positions], np.intp
         )
@@ -207,9 +206,10 @@ class _TapeWriter:
             [i for i, p in enumerate(layout.positions) if p.instrument.kind is Kind.OPTION], np.intp
         )
         self.rows: dict[str, list[Any]] = {k: [] for k in ("t", "a", "m", "u", "v", "b", "k", "h")}
-        self.stale: list[tuple[str, ...]] = []
+        self.input_names = tuple(state.symbols[int(i)] for i in self.qmap.inputs)
+        self.ages: list[FloatArray] = []
 
-    def read(self, now_ms: int) -> None:
+    def read(self, now_ms: int, recv_now_s: float) -> None:
         s = self.state
         q = self.qmap.quotes(
             s.mark, s.index, s.underlying_price, s.mark_iv, self.book_asset, self.option_rows
@@ -224,9 +224,9 @@ class _TapeWriter:
         r["b"].append(s.bid[h])
         r["k"].append(s.ask[h])
         r["h"].append(s.mark[h])
-        age_ms = now_ms - s.exchange_ts_ms[self.qmap.inputs]
-        old = (age_ms > self.stale_after_ms) | (s.updates[self.qmap.inputs] == 0)
-        self.stale.append(tuple(s.symbols[i] for i in self.qmap.inputs[old]))
+        # The receive clock, as live: the recording stamps every frame when it arrived.
+        age = recv_now_s - s.received_s[self.qmap.inputs]
+        self.ages.append(np.where(np.isnan(age), np.inf, age))
 
     def tape(self, source: str) -> Tape:
         r = self.rows
@@ -243,7 +243,8 @@ class _TapeWriter:
             hedge_ask=np.array(r["k"]),
             hedge_mark=np.array(r["h"]),
             true_loadings=None,
-            stale=tuple(self.stale),
+            input_names=self.input_names,
+            input_age_s=np.array(self.ages).reshape(len(self.ages), len(self.input_names)),
             source=source,
             updates=self.state.accepted,
         )
@@ -275,11 +276,14 @@ def replay_tape(
 ) -> Tape:
     """The recording's lines, conflated into bars of ``bar_ms`` of exchange time."""
     layout = book_layout(cfg, _hedge_lookup(index))
+    # No future-tick check here: a recording's receive stamps are whatever the recorder's
+    # clock said, and refusing ticks on them would change the tape, not protect a trade.
     state = MarketState(index.names)
     live = LiveMarket(state)
     writer = _TapeWriter(cfg, layout, state, index.streamed)
     bar_end = -1
     clock_ms = 0
+    recv_now_s = 0.0
     fresh = False
     ticker = FrameKind.TICKER
     ts_key_len = len(_TS_KEY)
@@ -309,12 +313,13 @@ def replay_tape(
                 bar_end = -(-ts // bar_ms) * bar_ms  # a tick on a boundary closes that bar
             elif ts > bar_end:
                 if fresh:
-                    writer.read(clock_ms)
+                    writer.read(clock_ms, recv_now_s)
                     fresh = False
                 bar_end += -(-(ts - bar_end) // bar_ms) * bar_ms
             if handle_frame(live, frame, recv_s) is ticker:
                 fresh = True
                 clock_ms = ts if ts > clock_ms else clock_ms
+                recv_now_s = recv_s if recv_s > recv_now_s else recv_now_s
     if fresh:
-        writer.read(clock_ms)
+        writer.read(clock_ms, recv_now_s)
     return writer.tape(source)

@@ -1,9 +1,10 @@
 """The core over a tape, bar by bar, with simulated market-order fills.
 
-Each bar is one engine cycle: quotes -> BetaBook -> exposure -> policy.decide ->
-guards.check -> fill. Fills are market orders at the bar's best bid/ask of the hedge
-instrument plus the venue's taker fee (no depth, no latency: the hedge sizes here are far
-below the top of book of a BTC perpetual). Nothing here reads a clock or a file.
+Each bar is one call of ``core.cycle.step`` (the live engine's cycle: staleness, betas,
+exposure, costs, cooldown, policy, guards), then a fill. Fills are market orders at the
+bar's best bid/ask of the hedge instrument plus the venue's taker fee (no depth, no latency:
+the hedge sizes here are far below the top of book of a BTC perpetual). Nothing here reads
+a clock or a file.
 
 Accounting per bar (USD): the holdings' P&L is the change of their value; the hedge's P&L is
 the position held *over* the bar times the hedge's relative price move (an inverse
@@ -24,8 +25,9 @@ from hedger.backtest.tape import FloatArray, Tape
 from hedger.beta_setup import make_beta_book
 from hedger.config import Config
 from hedger.core import guards
-from hedger.core.exposure import build_book, exposure
-from hedger.core.policy import Action, HedgeIntent, decide
+from hedger.core.cycle import CycleInputs, CycleState, MarketInputs, step
+from hedger.core.exposure import build_book
+from hedger.core.policy import Action, HedgeIntent
 
 BoolArray = np.ndarray[tuple[int, ...], np.dtype[np.bool_]]
 
@@ -81,7 +83,8 @@ def run_hedge(
     tape: Tape, cfg: Config, betas: Betas = Betas.ESTIMATED, warmup_bars: int = 0
 ) -> RunSeries:
     """Hedge ``cfg``'s holdings on ``tape``; the first ``warmup_bars`` only feed the betas
-    (the live engine's warm start), trading and measuring start after them."""
+    (the live engine's warm start), trading and measuring start after them. Every other bar
+    is one ``core.cycle.step``, the live engine's own."""
     if betas is Betas.ORACLE and tape.true_loadings is None:
         raise ValueError("oracle betas need a simulated tape (a replay has no true loadings)")
     layout = tape.layout
@@ -89,16 +92,15 @@ def run_hedge(
     factor_ix = np.array([layout.assets.index(f) for f in layout.factors], np.intp)
     beta_book, _ = make_beta_book(cfg.beta, layout.assets, layout.factors, int(tape.time_ms[0]))
     asset_ix = np.arange(len(layout.assets), dtype=np.intp)
-    markets = {h.factor: h.market for h in layout.hedges}
+    params = cfg.cycle_params({h.factor: h.market for h in layout.hedges})
     inverse = np.array([h.market.inverse for h in layout.hedges])
     fee = np.array([h.taker_fee for h in layout.hedges])
     size = np.array([h.market.amount_size for h in layout.hedges])
+    input_rows = np.arange(len(tape.input_names), dtype=np.intp)
     positions = list(layout.positions)
     hedge_qty = np.zeros(k)
     book = build_book(positions, layout.assets)
-    guard_state = guards.initial_state(cfg.limits, int(tape.time_ms[0]))
-    health_ok = guards.Health(positions_reconciled=True)
-    last_hedge_ms: dict[str, int] = {}
+    state = CycleState(beta_book, guards.initial_state(params.limits, int(tape.time_ms[0])))
     start = min(max(warmup_bars, 0), len(tape) - 1)
     out = _Buffers.empty(len(tape) - start, k)
     nav_before = math.nan
@@ -106,19 +108,31 @@ def run_hedge(
     for bar in range(len(tape)):
         now_ms = int(tape.time_ms[bar])
         quotes = tape.quotes(bar)
-        prices = quotes.asset_price
-        seen = np.isfinite(prices)
-        beta_book.observe(asset_ix[seen], prices[seen], now_ms)
-        estimated = beta_book.sample(now_ms)
         if bar < start:
+            prices = quotes.asset_price
+            seen = np.isfinite(prices)
+            beta_book.observe(asset_ix[seen], prices[seen], now_ms)
+            beta_book.sample(now_ms)
             continue
         i = bar - start
+        oracle = None
         if betas is Betas.ORACLE:
             assert tape.true_loadings is not None
-            loadings = tape.true_loadings[bar]
-        else:
-            loadings = estimated.loadings
-        result = exposure(book, quotes, loadings, factor_ix, now_ms)
+            oracle = tape.true_loadings[bar]
+        inputs = CycleInputs(
+            now_ms=now_ms,
+            book=book,
+            quotes=quotes,
+            factor_index=factor_ix,
+            market=MarketInputs(tape.input_names, input_rows, tape.input_age_s[bar]),
+            hedge_amount=hedge_qty.copy(),
+            hedge_bid=tape.hedge_bid[bar],
+            hedge_ask=tape.hedge_ask[bar],
+            taker_fee=fee,
+            loadings=oracle,
+        )
+        state, cycle = step(state, inputs, params)
+        result = cycle.exposure
         hedge_mark = tape.hedge_mark[bar]
         out.time_ms[i] = now_ms
         if i:
@@ -127,17 +141,7 @@ def run_hedge(
                 hedge_qty * size, inverse, tape.hedge_mark[bar - 1], hedge_mark
             )
         nav_before = result.nav_usd
-        half_spread = _half_spread(tape.hedge_bid[bar], tape.hedge_ask[bar])
-        policy = decide(
-            result,
-            cfg.factors,
-            markets,
-            cfg.hedge,
-            now_ms,
-            last_hedge_ms,
-            {f: float(fee[j] + half_spread[j]) for j, f in enumerate(layout.factors)},
-        )
-        for decision in policy.decisions:
+        for decision in cycle.decisions:
             j = layout.factors.index(decision.factor)
             out.target[i, j] = decision.target
             out.band[i, j] = decision.band_half_width
@@ -145,21 +149,9 @@ def run_hedge(
                 abs(decision.deviation) > decision.band_half_width
             )
         traded = np.zeros(k)
-        if policy.intents:
-            position_usd = {
-                h.market.symbol: h.market.notional_usd(hedge_qty[j], float(result.factor_price[j]))
-                for j, h in enumerate(layout.hedges)
-            }
-            checked = guards.check(
-                policy.intents,
-                guard_state,
-                cfg.limits,
-                guards.Health(tape.stale[bar], True) if tape.stale[bar] else health_ok,
-                now_ms,
-                position_usd,
-            )
+        checked = cycle.checked
+        if checked is not None:
             refusals += len(checked.refused)
-            guard_state = guards.escalate(guard_state, checked, guards.BreachPolicy.HALT, now_ms)
             for intent in checked.to_send:
                 j = layout.factors.index(intent.factor)
                 fill = _fill(intent, tape.hedge_bid[bar, j], tape.hedge_ask[bar, j])
@@ -175,8 +167,7 @@ def run_hedge(
                 out.fees[i] += fee[j] * notional
                 out.spread[i] += notional * abs(fill - hedge_mark[j]) / fill
                 out.trades[i] += 1
-                guard_state = guards.record_order(guard_state, now_ms, notional)
-                last_hedge_ms[intent.factor] = now_ms
+                state.guard = guards.record_order(state.guard, now_ms, notional)
         if traded.any():
             for j, row in enumerate(layout.hedge_rows):
                 positions[row] = replace(positions[row], qty=float(hedge_qty[j]))
@@ -189,12 +180,6 @@ def run_hedge(
             out.true_beta_delta[i] = (true_usd + moved_usd) / factor_price
         out.hedge_position[i] = hedge_qty
     return out.series(refusals)
-
-
-def _half_spread(bid: FloatArray, ask: FloatArray) -> FloatArray:
-    with np.errstate(invalid="ignore"):
-        half: FloatArray = np.where((bid > 0) & (ask > 0), (ask - bid) / (ask + bid), 0.0)
-    return half
 
 
 def _fill(intent: HedgeIntent, bid: float, ask: float) -> float:

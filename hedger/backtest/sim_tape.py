@@ -189,7 +189,8 @@ def simulate_tape(
         hedge_ask=ask,
         hedge_mark=hedge_mark,
         true_loadings=loadings,
-        stale=((),) * t,
+        input_names=(),
+        input_age_s=np.zeros((t, 0)),
         source=f"sim:{market.scenario.name}:seed={seed}",
         updates=t,
     )

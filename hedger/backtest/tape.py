@@ -58,8 +58,11 @@ class Tape:
     hedge_ask: FloatArray
     hedge_mark: FloatArray
     true_loadings: FloatArray | None
-    stale: tuple[tuple[str, ...], ...]
-    """per bar: inputs older than ``market.stale_after`` (the guards refuse to trade)."""
+    input_names: tuple[str, ...]
+    """the market rows the exposure depends on (empty for a simulated market)."""
+    input_age_s: FloatArray
+    """(T, I) seconds since each input was last received, on the receive clock as live
+    (inf: never); the core step decides staleness from it."""
     source: str
     updates: int = 0
     """market updates behind the tape (replay: ticker messages stored)."""

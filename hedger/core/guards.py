@@ -1,7 +1,7 @@
 """Pre-trade guards: the last pure gate between a hedge intent and the executor.
 
 ``check`` approves or refuses each intent against the trading state, the data health and the
-configured :class:`~hedger.config.Limits`; every refusal says which gate or limit, with the
+configured :class:`~hedger.core.params.Limits`; every refusal says which gate or limit, with the
 numbers. ``GuardState`` is an immutable value: ``record_order``, ``record_error``,
 ``record_success``, ``pause``, ``resume`` and ``escalate`` return a new one, so the engine, the
 backtester and the tests drive the same state machine with explicit timestamps.
@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import NamedTuple
 
-from hedger.config import Limits
+from hedger.core.params import Limits
 from hedger.core.policy import HedgeIntent
 
 MINUTE_MS = 60_000

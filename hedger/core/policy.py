@@ -31,8 +31,8 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Literal
 
-from hedger.config import Band, BandKind, Factor, HedgePolicy, Target
 from hedger.core.exposure import Exposure
+from hedger.core.params import Band, BandKind, Factor, HedgePolicy, Target
 
 # Float products such as deviation * price land on 2.9999999999999996 lots: a lot count this
 # close to a whole number (a billionth of a lot, or 1e-12 relative for huge counts) is taken
