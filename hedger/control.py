@@ -16,6 +16,7 @@ import structlog
 
 from hedger.config import Config, ConfigError, load_config
 from hedger.engine import Engine
+from hedger.obs.logging import configure_logging
 from hedger.reload import as_journal_diff, diff, restart_reasons
 
 log = structlog.get_logger("hedger.control")
@@ -74,19 +75,34 @@ class Control:
         return {"trading_state": self.engine.trading_state, "reason": guard.reason}
 
     async def reload(self, trigger: str) -> ReloadResult:
-        """Validate the file, refuse restart-only changes, else apply and journal the diff."""
+        """Validate the file, refuse restart-only changes, else apply (all or nothing) and
+        journal the diff. A refusal, for whatever reason, leaves the running config as it
+        was, is journaled and counted, and never raises: every trigger survives it."""
         async with self._lock:
-            result = self._reload_checked()
+            try:
+                result, new = self._reload_checked()
+                if result.applied and new is not None and result.changes:
+                    await self.engine.apply_config(self._runtime(new), list(result.changes))
+            except Exception as exc:
+                # Built-first means nothing was swapped: say why, keep running as before.
+                log.exception("config_reload_failed", trigger=trigger)
+                result, new = ReloadResult(False, errors=[f"{type(exc).__name__}: {exc}"]), None
             stats = self.engine.stats.config_reloads
             if not result.applied:
                 stats["refused"] += 1
                 log.error("config_reload_refused", trigger=trigger, errors=result.errors)
+                self._journal(
+                    "config_reload_refused", {"trigger": trigger, "errors": result.errors}
+                )
                 return result
+            assert new is not None
+            self.cfg = new
             if result.changes:
-                await self.engine.apply_config(self._runtime(self.cfg), list(result.changes))
                 self.engine.journal.record_config_change(
                     now_ms=self.engine.clock_ms(), version=result.version, diff=result.changes
                 )
+                if "logging.level" in result.changes:
+                    configure_logging(new.logging.level, self.engine.cfg.logging.format)
             self.version = result.version
             stats["applied"] += 1
             log.info(
@@ -94,26 +110,22 @@ class Control:
             )
             return result
 
-    def _reload_checked(self) -> ReloadResult:
+    def _reload_checked(self) -> tuple[ReloadResult, Config | None]:
         if self.config_path is None:
-            return ReloadResult(False, errors=["the daemon was not started from a file"])
+            return ReloadResult(False, errors=["the daemon was not started from a file"]), None
         try:
             new = load_config(self.config_path)
         except ConfigError as exc:
-            return ReloadResult(False, errors=[str(issue) for issue in exc.issues])
+            return ReloadResult(False, errors=[str(issue) for issue in exc.issues]), None
         # The running config may carry run-time rewrites (paper venue urls, --dry-run): the
         # file is compared with the file as it was loaded, and those rewrites are kept.
         changes = diff(self.cfg, new)
         blocked = restart_reasons(changes)
         if blocked:
-            return ReloadResult(
-                False,
-                errors=[f"{path}: needs a restart, refused live" for path in blocked],
-            )
-        self.cfg = new
-        return ReloadResult(
-            True, as_journal_diff(changes), version=config_version(self.config_path)
-        )
+            errors = [f"{path}: needs a restart, refused live" for path in blocked]
+            return ReloadResult(False, errors=errors), None
+        version = config_version(self.config_path)
+        return ReloadResult(True, as_journal_diff(changes), version=version), new
 
     def _runtime(self, cfg: Config) -> Config:
         """The file's config with the run-time rewrites kept: venue urls of an embedded

@@ -120,6 +120,20 @@ def refusal_kind(refusal: guards.Refusal) -> str:
     return kind if kind in REFUSAL_KINDS else "bad_order_numbers"
 
 
+@dataclass(slots=True, frozen=True)
+class _Built:
+    """What the positions and the config imply, built before anything is swapped."""
+
+    positions: list[Position]
+    book: Book
+    universe: Universe
+    factor_index: NDArray[np.intp]
+    delta_one: NDArray[np.bool_]
+    hedge_rows: dict[str, int]
+    beta: tuple[BetaBook, list[str]] | None
+    """new estimators when the book's assets changed (or the beta settings did)."""
+
+
 class Engine:
     def __init__(
         self,
@@ -361,27 +375,60 @@ class Engine:
 
     async def refresh_positions(self) -> None:
         """Positions from every venue plus the declared holdings; rebuild what depends on them."""
-        positions = declared_positions(self.cfg)
-        if self.cfg.portfolio.include_venue_positions:
-            for link in self.links.values():
-                positions += await link.positions()
-        self.positions = positions
-        self._rebuild()
+        positions = await self._read_positions(self.cfg)
+        self._commit(self._plan(self.cfg, positions))
         self.positions_reconciled = True
 
-    def _rebuild(self) -> None:
-        factors = self.cfg.factor_assets
-        book = build_book(self.positions, (*factors, *self.beta_assets))
+    async def _read_positions(self, cfg: Config) -> list[Position]:
+        positions = declared_positions(cfg)
+        if cfg.portfolio.include_venue_positions:
+            for link in self.links.values():
+                positions += await link.positions()
+        return positions
+
+    def _plan(self, cfg: Config, positions: list[Position], reset_betas: bool = False) -> _Built:
+        """Everything that depends on the positions and the config, built without touching
+        the engine: a book nobody can price raises here, before anything was swapped."""
+        factors = cfg.factor_assets
+        beta_assets = () if reset_betas else self.beta_assets
+        book = build_book(positions, (*factors, *beta_assets))
         previous = self.universe
         universe = build_universe(
             book,
-            self.positions,
+            positions,
             {name: link.markets for name, link in self.links.items()},
-            self.cfg.factors,
-            self.cfg.portfolio.reference.implied_vols,
+            cfg.factors,
+            cfg.portfolio.reference.implied_vols,
             existing=previous.subscriptions if previous else None,
         )
-        self.book, self.universe = book, universe
+        beta = None
+        if book.assets != beta_assets:
+            beta = make_beta_book(cfg.beta, book.assets, factors, self.clock_ms())
+        hedge_rows = {}
+        for f in cfg.factors:
+            link = self.links[f.hedge.venue]
+            symbol = link.market_by_id(f.hedge.symbol)["symbol"]
+            for row, position in enumerate(positions):
+                inst = position.instrument
+                if inst.venue == f.hedge.venue and inst.symbol == symbol:
+                    hedge_rows[f.hedge.symbol] = row
+        return _Built(
+            positions=positions,
+            book=book,
+            universe=universe,
+            factor_index=factor_indices(book.assets, factors),
+            delta_one=self._delta_one_rows(universe),
+            hedge_rows=hedge_rows,
+            beta=beta,
+        )
+
+    def _commit(self, built: _Built) -> None:
+        """Swap in what ``_plan`` built (no step of it can fail half-way)."""
+        previous = self.universe
+        universe = built.universe
+        self.positions, self.book, self.universe = built.positions, built.book, universe
+        self._factor_idx, self._delta_one = built.factor_index, built.delta_one
+        self._hedge_rows = built.hedge_rows
         if previous is not None and universe.symbols != previous.symbols:
             # A position in an instrument nobody streams yet: its rows stay empty (so the
             # staleness gate refuses to hedge) until the feed has resubscribed.
@@ -392,28 +439,15 @@ class Engine:
                 if link.market is not None and grown != previous.subscriptions[name]:
                     link.grow_state(grown)
                     self.tasks.spawn(link.reopen_feed(), f"resubscribe-{name}", forever=False)
-        self._factor_idx = factor_indices(book.assets, factors)
-        self._delta_one = self._delta_one_rows(universe)
-        if previous is not None and universe.symbols != previous.symbols:
             rows = {symbol: row for row, symbol in enumerate(previous.symbols)}
             source = [rows.get(symbol, -1) for symbol in universe.symbols]
             self.plausibility = self.plausibility.remap(source)
             self.index_plausibility = self.index_plausibility.remap(source)
-        if book.assets != self.beta_assets:
+        if built.beta is not None:
             if self.beta_assets:
-                log.warning("betas_reset", assets=list(book.assets), hint="new asset in the book")
-            self.beta_assets = book.assets
-            self.beta_book, self.prior_only_assets = make_beta_book(
-                self.cfg.beta, book.assets, factors, self.clock_ms()
-            )
-        self._hedge_rows = {}
-        for f in self.cfg.factors:
-            link = self.links[f.hedge.venue]
-            symbol = link.market_by_id(f.hedge.symbol)["symbol"]
-            for row, position in enumerate(self.positions):
-                inst = position.instrument
-                if inst.venue == f.hedge.venue and inst.symbol == symbol:
-                    self._hedge_rows[f.hedge.symbol] = row
+                log.warning("betas_reset", assets=list(built.book.assets))
+            self.beta_assets = built.book.assets
+            self.beta_book, self.prior_only_assets = built.beta
 
     def _delta_one_rows(self, universe: Universe) -> NDArray[np.bool_]:
         """Per market row: not an option (the mark-vs-index and jump checks apply)."""
@@ -956,21 +990,27 @@ class Engine:
     # -- operator actions ---------------------------------------------------------------------
 
     async def apply_config(self, cfg: Config, changed_paths: Sequence[str]) -> None:
-        """Swap in a validated config whose changes are all live-safe (see hedger.reload).
+        """Swap in a validated config whose changes are all live-safe (see hedger.reload),
+        all or nothing: the positions, book, universe, estimators and core parameters it
+        implies are built first, and any failure (an asset no venue prices, a venue that
+        cannot be read) raises with the engine untouched.
 
         The next cycle decides with it. Beta settings rebuild the estimators (and warm them
         from history again); declared holdings re-read the positions.
         """
-        self.cfg = cfg
-        self.params = cfg.cycle_params(self.hedge_markets)
+        betas_changed = any(p.startswith("beta.") for p in changed_paths)
+        positions = self.positions
+        if any(p.startswith("portfolio.") for p in changed_paths):
+            positions = await self._read_positions(cfg)
+        built = self._plan(cfg, positions, reset_betas=betas_changed)
+        params = cfg.cycle_params(self.hedge_markets)
+        # Nothing below can fail: the swap.
+        self.cfg, self.params = cfg, params
+        self._commit(built)
         if cfg.limits.dry_run != self.guard_state.dry_run:
             self._set_guard(guards.set_dry_run(self.guard_state, cfg.limits.dry_run), "reload")
-        if any(p.startswith("beta.") for p in changed_paths):
-            self.beta_assets = ()
-            self._rebuild()
+        if betas_changed:
             await self.warm_betas()
-        if any(p.startswith("portfolio.") for p in changed_paths):
-            await self.refresh_positions()
         self.changed.set()
 
     def pause(self, reason: str = "by operator", by: str = "operator") -> None:

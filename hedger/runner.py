@@ -163,7 +163,7 @@ async def start_daemon(
             raise refused from (None if refused is exc else exc)
         undo.pop_all()
     if watch_config and config_path is not None:
-        daemon.tasks.append(asyncio.create_task(watch_file(control, config_path)))
+        engine.tasks.spawn(watch_file(control, config_path), "config-watch")
     return daemon
 
 
@@ -206,7 +206,7 @@ async def watch_file(control: Control, path: str) -> None:
     target = Path(path).resolve()
     async for changes in awatch(target.parent, debounce=500, recursive=False):
         if any(Path(changed).resolve() == target for _, changed in changes):
-            await control.reload(trigger="file")
+            await control.reload(trigger="file")  # never raises: a refusal is journaled
 
 
 async def stop_daemon(daemon: Daemon, cancel_open_orders: bool = True) -> None:

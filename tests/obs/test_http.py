@@ -185,3 +185,55 @@ def test_sigterm_stops_cleanly_with_the_journal_intact(tmp_path: Path) -> None:
     assert db.execute("SELECT COUNT(*) FROM intents").fetchone()[0] >= 1
     pending = db.execute("SELECT COUNT(*) FROM orders WHERE status = 'pending'").fetchone()[0]
     assert pending == 0
+
+
+async def test_a_reload_that_cannot_be_built_is_refused_whole(
+    daemon: Daemon, tmp_path: Path
+) -> None:
+    """Before the fix, a holding of an asset no venue lists swapped the config and the
+    positions, then raised in the rebuild: HTTP 500, nothing journaled, half applied."""
+    engine = daemon.engine
+    await until(lambda: engine.decision_of("BTC") is not None)
+    positions, cfg, version = engine.positions, engine.cfg, daemon.control.version
+    path = Path(daemon.control.config_path or "")
+    original = path.read_text()
+    path.write_text(
+        original.replace(
+            "    - {asset: AVAX, kind: spot, qty: 5000}",
+            "    - {asset: AVAX, kind: spot, qty: 5000}\n    - {asset: NOPE, kind: spot, qty: 7}",
+        ).replace("prices: {BTC: 90000,", "prices: {NOPE: 1, BTC: 90000,")
+    )
+    status, body, _ = await call(daemon, "POST", "/control/reload", TOKEN)
+    assert status == 422, body
+    assert any("NOPE" in error for error in body["errors"]), body
+    assert engine.positions is positions and engine.cfg is cfg
+    assert daemon.control.version == version
+    assert all(p.instrument.underlying != "NOPE" for p in engine.positions)
+    refused = [p for _, kind, p in engine.journal.events() if kind == "config_reload_refused"]
+    assert refused and any("NOPE" in e for e in refused[-1]["errors"])
+    cycles = engine.stats.cycles
+    await until(lambda: engine.stats.cycles > cycles + 2)  # still cycling, nothing halted
+    assert engine.trading_state == "running"
+    # The next good file applies: a refusal leaves every trigger working.
+    path.write_text(original.replace("half_width: 0.25", "half_width: 0.5"))
+    status, body, _ = await call(daemon, "POST", "/control/reload", TOKEN)
+    assert status == 200, body
+    await until(lambda: (d := engine.decision_of("BTC")) is not None and d.band_half_width == 0.5)
+
+
+async def test_a_log_level_reload_is_applied(daemon: Daemon) -> None:
+    import logging
+
+    import structlog
+
+    saved = structlog.get_config()
+    try:
+        path = Path(daemon.control.config_path or "")
+        path.write_text(path.read_text().replace("level: info", "level: warning"))
+        status, body, _ = await call(daemon, "POST", "/control/reload", TOKEN)
+        assert status == 200 and "logging.level" in body["changes"], body
+        logger = structlog.get_logger("test")
+        assert not logger.is_enabled_for(logging.INFO)
+        assert logger.is_enabled_for(logging.WARNING)
+    finally:
+        structlog.configure(**saved)  # the rest of the suite logs as before
