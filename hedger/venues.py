@@ -20,7 +20,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 from hedger.config import Venue
 from hedger.core.exposure import Position
 from hedger.core.instruments import Instrument, Kind
-from hedger.execution.broker import DeribitBroker, VenueOrder
+from hedger.execution.broker import VenueOrder, make_broker
 from hedger.execution.positions import AMOUNT_IS_UNITS, venue_positions
 from hedger.market.ccxt_feed import CcxtTickerFeed
 from hedger.market.deribit_feed import DeribitTickerFeed
@@ -61,7 +61,7 @@ class VenueLink:
         self.name = name
         self.cfg = cfg
         self.client = client if client is not None else make_client(cfg)
-        self.broker = DeribitBroker(self.client, name)
+        self.broker = make_broker(self.client, name, cfg.exchange)
         self.market: LiveMarket | None = None
         self.feed: DeribitTickerFeed | CcxtTickerFeed | None = None
         self._pro: Any | None = None
