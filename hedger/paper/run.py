@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import orjson
 import yaml
@@ -56,11 +54,10 @@ def build_server(
     speed: float = 1.0,
     history_minutes: int = 7 * 24 * 60,
     accounts_file: str | Path | None = None,
-    faults: Mapping[str, Any] | None = None,
+    faults: object = None,
 ) -> PaperVenueServer:
     accounts, balances = load_accounts(accounts_file)
-    plan = FaultPlan()
-    plan.update(dict(faults or {}))
+    plan = FaultPlan.parse({} if faults is None else faults)
     exchange = PaperExchange(
         accounts,
         scenario=scenario,

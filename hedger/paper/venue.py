@@ -16,6 +16,7 @@ from hedger.paper.history import MINUTE_MS, History
 from hedger.sim.errors import SimError
 from hedger.sim.market import Market
 from hedger.sim.matching import Events, Execution, MatchingEngine
+from hedger.sim.orders import Retention
 from hedger.sim.scenario import scenario as named_scenario
 
 DEFAULT_BALANCES = {"BTC": 10.0, "ETH": 200.0, "USDC": 1_000_000.0}
@@ -84,13 +85,14 @@ class PaperExchange:
         history_minutes: int = 0,
         history_step_minutes: int = 5,
         faults: Faults | None = None,
+        retention: Retention | None = None,
     ) -> None:
         self.accounts = dict(accounts)
         self.faults = faults or Faults()
         spec = named_scenario(scenario)
         history_start = start_ms - history_minutes * MINUTE_MS
         self.market = Market(spec, seed=seed, start_ms=history_start)
-        self.engine = MatchingEngine(self.market)
+        self.engine = MatchingEngine(self.market, retention)
         self.history = History()
         for account in self.accounts.values():
             self.engine.open_account(
@@ -377,14 +379,8 @@ class PaperExchange:
     def _trades_by_order(
         self, params: Mapping[str, Any], account: Account | None
     ) -> list[dict[str, object]]:
-        order = self.engine.get_order_state(self._who(account), _str(params, "order_id"))
-        return [
-            t.to_deribit()
-            for t in self.engine.user_trades(
-                self._who(account), instrument_name=order.instrument_name
-            )
-            if t.order_id == order.order_id
-        ]
+        trades = self.engine.order_trades(self._who(account), _str(params, "order_id"))
+        return [t.to_deribit() for t in trades]
 
     # -- views for the publisher ----------------------------------------------------------
 

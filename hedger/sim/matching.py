@@ -9,7 +9,9 @@ that the new book crosses — at the order's own price, as maker, up to the cros
 
 Accounts trade against the simulated market only, never with each other, and their orders do
 not show in the synthetic book. Everything is deterministic: ids are counters ("ORD-n",
-"T-n"), resting orders fill in id order, and time comes in as ``now_ms``.
+"T-n"), resting orders fill in id order, and time comes in as ``now_ms``. Orders and trades
+live in an ``OrderStore``: indexed for lookups, and bounded by a ``Retention`` (closed
+history beyond it is forgotten, as a real venue forgets it).
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ from hedger.sim.orders import (
     TIME_IN_FORCE,
     Order,
     OrderState,
+    OrderStore,
+    Retention,
     Trade,
     amount_lots,
     check_arguments,
@@ -68,20 +72,23 @@ class Events:
 
 
 class MatchingEngine:
-    def __init__(self, market: Market) -> None:
+    def __init__(self, market: Market, retention: Retention | None = None) -> None:
         self.market = market
         self.margin = market.scenario.margin
         self.option_fee_cap = market.scenario.fees.option_fee_cap
         self.accounts: dict[str, Account] = {}
-        self.orders: dict[str, Order] = {}
-        self.trades: list[Trade] = []
-        self._open: dict[str, Order] = {}
+        self.store = OrderStore(retention)
         self._order_seq = 0
         self._trade_seq = 0
         self._taken_bid = np.zeros_like(market.quotes.bid_lots)
         self._taken_ask = np.zeros_like(market.quotes.ask_lots)
         self._book_version = market.book_version
         self._funded_ms = market.now_ms
+
+    @property
+    def orders(self) -> Mapping[str, Order]:
+        """The orders kept (see ``Retention``), by id, oldest first."""
+        return self.store.orders
 
     # -- accounts -------------------------------------------------------------------------
 
@@ -93,7 +100,7 @@ class MatchingEngine:
 
     def account_summary(self, account: str, currency: str) -> AccountSummary:
         acct = self._account(account)
-        return risk.summary(self.market, self.margin, acct, self._open_of(account), currency)
+        return risk.summary(self.market, self.margin, acct, self.store.open_of(account), currency)
 
     def positions(
         self, account: str, *, currency: str | None = None, kind: str | None = None
@@ -166,16 +173,15 @@ class MatchingEngine:
             creation_timestamp=now_ms,
             last_update_timestamp=now_ms,
         )
-        self.orders[order.order_id] = order
         trades: list[Trade] = []
         if not fok_fails:
             trades = [self._fill(order, k, n, maker=False, now_ms=now_ms) for k, n in takes]
-        if order.remaining_lots and rests:
-            self._open[order.order_id] = order
-        elif order.remaining_lots:
+        if order.remaining_lots and not rests:
             order.close(
                 OrderState.CANCELLED, now_ms, "fill_or_kill" if fok_fails else "immediate_or_cancel"
             )
+        self.store.add(order)
+        self.store.prune(now_ms)
         return Execution(order, tuple(trades))
 
     def cancel(self, account: str, order_id: str, now_ms: int) -> Order:
@@ -183,7 +189,8 @@ class MatchingEngine:
         if order.state is not OrderState.OPEN:
             raise NotOpenOrderError(f"{order_id} is {order.state}", order_id=order_id)
         order.close(OrderState.CANCELLED, now_ms, "user_request")
-        del self._open[order_id]
+        self.store.closed(order)
+        self.store.prune(now_ms)
         return order
 
     def cancel_all(
@@ -198,24 +205,24 @@ class MatchingEngine:
         return [self.cancel(account, o.order_id, now_ms) for o in chosen]
 
     def get_order_state(self, account: str, order_id: str) -> Order:
-        order = self.orders.get(order_id)
+        order = self.store.get(order_id)
         if order is None or order.account != account:
             raise OrderNotFoundError(f"no order {order_id!r} for this account", order_id=order_id)
         return order
 
     def orders_by_label(self, account: str, label: str) -> list[Order]:
-        return [o for o in self.orders.values() if o.account == account and o.label == label]
+        return self.store.by_label(account, label)
 
     def open_orders(
         self, account: str, *, instrument_name: str | None = None, currency: str | None = None
     ) -> list[Order]:
+        if instrument_name is None:
+            orders = self.store.open_of(account)
+        else:
+            i = self.market.universe.by_name.get(instrument_name)
+            orders = [] if i is None else self.store.open_of(account, i)
         u = self.market.universe
-        return [
-            o
-            for o in self._open_of(account)
-            if instrument_name in (None, o.instrument_name)
-            and _matches(u.instruments[o.instrument], currency)
-        ]
+        return [o for o in orders if _matches(u.instruments[o.instrument], currency)]
 
     def user_trades(
         self,
@@ -228,12 +235,15 @@ class MatchingEngine:
         u = self.market.universe
         return [
             t
-            for t in self.trades
-            if t.account == account
-            and instrument_name in (None, t.instrument_name)
+            for t in self.store.trades_of(account)
+            if instrument_name in (None, t.instrument_name)
             and _matches(u.instruments[t.instrument], currency)
             and (since_ms is None or t.timestamp >= since_ms)
         ]
+
+    def order_trades(self, account: str, order_id: str) -> list[Trade]:
+        """The trades of one of the account's orders, oldest first."""
+        return self.store.trades_of_order(self.get_order_state(account, order_id).order_id)
 
     def order_book(self, i: int, depth: int | None = None) -> dict[str, object]:
         """The book as takers see it now: synthetic depth minus what fills took this step."""
@@ -247,7 +257,12 @@ class MatchingEngine:
     def advance(self, now_ms: int) -> Events:
         """After ``Market.step``: settle expiries, accrue funding, fill crossed resting orders."""
         touched: set[str] = set()
-        changed = settle_expired(self.market, self.accounts.values(), self._open, now_ms, touched)
+        expiring = {
+            o.order_id: o for o in self.store.open_orders() if not self.market.active[o.instrument]
+        }
+        changed = settle_expired(self.market, self.accounts.values(), expiring, now_ms, touched)
+        for order in changed:
+            self.store.closed(order)
         accrue_funding(self.market, self.accounts.values(), self._funded_ms, now_ms, touched)
         self._funded_ms = max(self._funded_ms, now_ms)
         trades = self.match_resting(now_ms)
@@ -257,13 +272,14 @@ class MatchingEngine:
             if t.order_id not in seen:
                 seen.add(t.order_id)
                 changed.append(self.orders[t.order_id])
+        self.store.prune(now_ms)  # after the lookups above: a filled order may be the oldest
         return Events(tuple(trades), tuple(changed), frozenset(touched))
 
     def match_resting(self, now_ms: int) -> list[Trade]:
         """Fill resting orders the current book crosses, oldest first, at their own price."""
         self._sync_book()
         trades: list[Trade] = []
-        for order in list(self._open.values()):
+        for order in self.store.open_orders():
             if not self.market.active[order.instrument]:
                 continue
             takes = self._walk(
@@ -271,7 +287,7 @@ class MatchingEngine:
             )
             trades += [self._fill(order, k, n, maker=True, now_ms=now_ms) for k, n in takes]
             if order.state is OrderState.FILLED:
-                del self._open[order.order_id]
+                self.store.closed(order)
         return trades
 
     # -- internals ------------------------------------------------------------------------
@@ -287,9 +303,6 @@ class MatchingEngine:
         if i is None:
             raise InvalidInstrumentError(f"no instrument {name!r}", instrument_name=name)
         return i
-
-    def _open_of(self, account: str) -> list[Order]:
-        return [o for o in self._open.values() if o.account == account]
 
     def _sync_book(self) -> None:
         if self._book_version != self.market.book_version:
@@ -354,7 +367,7 @@ class MatchingEngine:
             post_only=order.post_only,
             reduce_only=order.reduce_only,
         )
-        self.trades.append(trade)
+        self.store.add_trade(trade)
         return trade
 
     def _reducible_lots(self, acct: Account, i: int, is_buy: bool, inst: SimInstrument) -> int:
@@ -419,7 +432,7 @@ class MatchingEngine:
         )
         need += fee if fee_ccy == ccy else 0.0
         available = risk.summary(
-            m, self.margin, acct, self._open_of(acct.name), ccy
+            m, self.margin, acct, self.store.open_of(acct.name), ccy
         ).available_funds
         if need > available + 1e-12:
             raise NotEnoughFundsError(

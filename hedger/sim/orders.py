@@ -1,17 +1,23 @@
-"""Orders and trades, with Deribit's field names on the wire (``to_deribit``), and the checks
-a request passes before it becomes an order."""
+"""Orders and trades, with Deribit's field names on the wire (``to_deribit``), the checks
+a request passes before it becomes an order, and the store that indexes and retains them."""
 
 from __future__ import annotations
 
 import math
+from collections import deque
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TypeVar
 
 from hedger.sim.book import price_to_ticks
 from hedger.sim.errors import InvalidAmountError, InvalidArgumentsError, InvalidPriceError
 from hedger.sim.instruments import SimInstrument
 
 MAX_LABEL = 64
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 class OrderState(StrEnum):
@@ -207,3 +213,162 @@ def price_ticks(price: float | None, inst: SimInstrument) -> int:
             tick_size=inst.tick_size,
         )
     return n
+
+
+@dataclass(slots=True, frozen=True)
+class Retention:
+    """How much closed history the venue remembers. Open orders are always kept; closed
+    orders (and their trades) go oldest-closed first once more than ``max_orders`` orders are
+    kept, or once closed longer than ``max_age_ms`` ago. A dropped order is then "not found"
+    (10004), by id and by label, and its trades are gone from the trade history."""
+
+    max_orders: int = 100_000
+    """a long paper session's worth: a hedger sending an order a minute keeps ~70 days."""
+    max_age_ms: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_orders < 1:
+            raise ValueError(f"max_orders must be >= 1, got {self.max_orders}")
+        if self.max_age_ms is not None and self.max_age_ms <= 0:
+            raise ValueError(f"max_age_ms must be > 0 (or None), got {self.max_age_ms}")
+
+
+@dataclass(slots=True, frozen=True)
+class StoreCounts:
+    orders: int
+    open_orders: int
+    labels: int  # (account, label) keys indexed
+    trades: int
+
+
+class OrderStore:
+    """Orders and trades by id, indexed for the venue's lookups (by label, open orders by
+    account and instrument, trades by account and order), within a ``Retention`` bound.
+
+    The store does not watch orders change: the engine calls ``add`` for a new order and
+    ``closed`` when one leaves the open state, then ``prune`` when a request is done."""
+
+    def __init__(self, retention: Retention | None = None) -> None:
+        self.retention = retention or Retention()
+        self._orders: dict[str, Order] = {}  # id order: ids are counters, added when placed
+        self._open: dict[str, Order] = {}  # id order too: resting orders fill oldest first
+        self._open_by_account: dict[str, dict[str, Order]] = {}
+        self._open_by_instrument: dict[tuple[str, int], dict[str, Order]] = {}
+        # Most labels (client order ids) and most orders' trades are one of a kind: a bare
+        # value instead of a one-item container saves memory and garbage-collector time.
+        self._by_label: dict[tuple[str, str], Order | dict[str, Order]] = {}
+        self._trades_by_order: dict[str, Trade | list[Trade]] = {}
+        self._trades_by_account: dict[str, dict[str, Trade]] = {}
+        self._closed: deque[Order] = deque()  # in the order they closed
+
+    @property
+    def orders(self) -> Mapping[str, Order]:
+        """Every order kept, by id, oldest first."""
+        return self._orders
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def add(self, order: Order) -> None:
+        """A new order, open (resting) or already closed (filled, IOC/FOK remainder)."""
+        oid, key = order.order_id, (order.account, order.label)
+        self._orders[oid] = order
+        same_label = self._by_label.setdefault(key, order)
+        if isinstance(same_label, dict):
+            same_label[oid] = order
+        elif same_label is not order:
+            self._by_label[key] = {same_label.order_id: same_label, oid: order}
+        if order.state is OrderState.OPEN:
+            self._open[oid] = order
+            _put(self._open_by_account, order.account, oid, order)
+            _put(self._open_by_instrument, (order.account, order.instrument), oid, order)
+        else:
+            self._closed.append(order)
+
+    def closed(self, order: Order) -> None:
+        """``order`` has just left the open state (filled, cancelled, expired)."""
+        oid = order.order_id
+        del self._open[oid]
+        _pop(self._open_by_account, order.account, oid)
+        _pop(self._open_by_instrument, (order.account, order.instrument), oid)
+        self._closed.append(order)
+
+    def add_trade(self, trade: Trade) -> None:
+        _put(self._trades_by_account, trade.account, trade.trade_id, trade)
+        same_order = self._trades_by_order.setdefault(trade.order_id, trade)
+        if isinstance(same_order, list):
+            same_order.append(trade)
+        elif same_order is not trade:
+            self._trades_by_order[trade.order_id] = [same_order, trade]
+
+    def prune(self, now_ms: int) -> None:
+        """Drop the oldest closed orders, and their trades, beyond the retention bound (an
+        order's ``last_update_timestamp`` is when it closed: nothing changes it after)."""
+        keep, closed = self.retention, self._closed
+        oldest_ms = None if keep.max_age_ms is None else now_ms - keep.max_age_ms
+        while closed and (
+            len(self._orders) > keep.max_orders
+            or (oldest_ms is not None and closed[0].last_update_timestamp < oldest_ms)
+        ):
+            self._drop(closed.popleft())
+
+    def _drop(self, order: Order) -> None:
+        oid, key = order.order_id, (order.account, order.label)
+        del self._orders[oid]
+        same_label = self._by_label[key]
+        if isinstance(same_label, dict) and len(same_label) > 1:
+            del same_label[oid]
+        else:
+            del self._by_label[key]
+        for trade in _many(self._trades_by_order.pop(oid, None)):
+            _pop(self._trades_by_account, order.account, trade.trade_id)
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def get(self, order_id: str) -> Order | None:
+        return self._orders.get(order_id)
+
+    def by_label(self, account: str, label: str) -> list[Order]:
+        same_label = self._by_label.get((account, label))
+        return list(same_label.values()) if isinstance(same_label, dict) else _many(same_label)
+
+    def open_orders(self) -> list[Order]:
+        """Every open order, oldest first (a copy: filling them closes some)."""
+        return list(self._open.values())
+
+    def open_of(self, account: str, instrument: int | None = None) -> list[Order]:
+        if instrument is None:
+            return list(self._open_by_account.get(account, {}).values())
+        return list(self._open_by_instrument.get((account, instrument), {}).values())
+
+    def trades_of(self, account: str) -> Iterator[Trade]:
+        """The account's trades kept, oldest first."""
+        return iter(self._trades_by_account.get(account, {}).values())
+
+    def trades_of_order(self, order_id: str) -> list[Trade]:
+        return _many(self._trades_by_order.get(order_id))
+
+    def counts(self) -> StoreCounts:
+        return StoreCounts(
+            orders=len(self._orders),
+            open_orders=len(self._open),
+            labels=len(self._by_label),
+            trades=sum(len(t) for t in self._trades_by_account.values()),
+        )
+
+
+def _many(held: V | list[V] | None) -> list[V]:
+    if held is None:
+        return []
+    return list(held) if isinstance(held, list) else [held]
+
+
+def _put(index: dict[K, dict[str, V]], key: K, item_id: str, item: V) -> None:
+    index.setdefault(key, {})[item_id] = item
+
+
+def _pop(index: dict[K, dict[str, V]], key: K, item_id: str) -> None:
+    """Remove one item from a bucket; an emptied bucket goes too, so keys stay bounded."""
+    bucket = index[key]
+    del bucket[item_id]
+    if not bucket:
+        del index[key]

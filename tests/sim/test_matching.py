@@ -7,11 +7,12 @@ figure follows from the book and the configured commissions by hand."""
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pytest
 
-from hedger.sim import Market, MatchingEngine, OrderState, scenario
+from hedger.sim import Execution, Market, MatchingEngine, Order, OrderState, Trade, scenario
 from hedger.sim.book import price_to_ticks, ticks_to_price
 from hedger.sim.errors import (
     InvalidAmountError,
@@ -25,6 +26,7 @@ from hedger.sim.errors import (
     SimError,
 )
 from hedger.sim.expiries import HOUR_MS
+from hedger.sim.orders import Retention
 from hedger.sim.scenario import FeeSpec
 
 PERP = "BTC-PERPETUAL"
@@ -439,7 +441,8 @@ def _script(seed: int) -> list[dict[str, object]]:
         e.place("a", PERP, "buy" if k % 2 else "sell", 100 * (1 + k % 3), price=px, now_ms=m.now_ms)
         if k % 7 == 0:
             e.place("a", "SOL_USDC-PERPETUAL", "buy", 1.5, order_type="market", now_ms=m.now_ms)
-    return [t.to_deribit() for t in e.trades] + [o.to_deribit() for o in e.orders.values()]
+    trades = e.user_trades("a")
+    return [t.to_deribit() for t in trades] + [o.to_deribit() for o in e.orders.values()]
 
 
 def test_matching_is_deterministic() -> None:
@@ -459,3 +462,151 @@ def test_fills_show_in_the_ticker(engine: MatchingEngine) -> None:
     assert isinstance(stats, dict)
     assert stats["volume"] == pytest.approx(1000 / 90000.5)  # Deribit: in base coin
     assert stats["volume_usd"] == 1000.0
+
+
+# -- the order store: indexes and retention ------------------------------------------------
+
+DEEP_ASKS: Levels = [(90000.5, 1e9)]
+DEEP_BIDS: Levels = [(89999.5, 1e9)]
+
+
+def _retaining(market: Market, retention: Retention) -> MatchingEngine:
+    e = MatchingEngine(market, retention)
+    e.open_account("alice", {"BTC": 10.0, "ETH": 10.0, "USDC": 100_000.0})
+    e.open_account("bob", {"BTC": 10.0, "USDC": 100_000.0})
+    set_book(market, PERP, DEEP_BIDS, DEEP_ASKS, mark=90000.0)
+    return e
+
+
+def _taker(e: MatchingEngine, k: int, label: str, now_ms: int | None = None) -> Execution:
+    """Order k of a stream: alice and bob in turn, each buying then selling 10 USD."""
+    who, side = ("alice", "bob")[k % 2], ("buy", "sell")[k // 2 % 2]
+    now = _now(e) if now_ms is None else now_ms
+    return e.place(who, PERP, side, 10, order_type="market", label=label, now_ms=now)
+
+
+def test_label_lookups_stay_correct_across_retention(market: Market) -> None:
+    e = _retaining(market, Retention(max_orders=50))
+    resting = e.place("alice", PERP, "buy", 100, price=80_000.0, label="resting", now_ms=_now(e))
+    placed = [_taker(e, k, f"cid-{k % 7}").order for k in range(300)]
+
+    kept = list(e.orders)
+    assert len(kept) == 50
+    assert kept == [resting.order.order_id] + [o.order_id for o in placed[-49:]]
+    for who in ("alice", "bob"):
+        for n in range(7):
+            expected = [o for o in placed[-49:] if o.account == who and o.label == f"cid-{n}"]
+            assert expected and e.orders_by_label(who, f"cid-{n}") == expected
+    assert e.orders_by_label("alice", "resting") == [resting.order]  # open: never dropped
+    with pytest.raises(OrderNotFoundError):
+        e.get_order_state(placed[0].account, placed[0].order_id)
+    for who in ("alice", "bob"):
+        assert {t.order_id for t in e.user_trades(who)} <= set(kept)
+        assert len(e.user_trades(who)) == sum(e.orders[o].account == who for o in kept[1:])
+
+    # Once closed, the resting order ages out like any other.
+    e.cancel("alice", resting.order.order_id, _now(e))
+    for k in range(300, 350):
+        _taker(e, k, "late")
+    assert e.orders_by_label("alice", "resting") == []
+    assert resting.order.order_id not in e.orders
+    assert len(e.orders_by_label("alice", "late")) + len(e.orders_by_label("bob", "late")) == 50
+
+
+def test_the_stores_stay_bounded_over_many_orders(market: Market) -> None:
+    e = _retaining(market, Retention(max_orders=100))
+    peak = {"orders": 0, "open_orders": 0, "labels": 0, "trades": 0}
+    for k in range(5_000):
+        _taker(e, k, f"cid-{k}")  # a label each: the label index must shrink too
+        if k % 100 == 0:
+            rest = e.place("bob", PERP, "buy", 10, price=80_000.0, label=f"r-{k}", now_ms=_now(e))
+            if k % 200 == 0:
+                e.cancel("bob", rest.order.order_id, _now(e))
+        counts = e.store.counts()
+        peak = {name: max(n, getattr(counts, name)) for name, n in peak.items()}
+    assert peak["orders"] == peak["labels"] == 100 and peak["trades"] <= 100
+    counts = e.store.counts()
+    assert counts.open_orders == len(e.open_orders("bob")) == 25  # open orders are all kept
+    assert counts.trades == len(e.user_trades("alice")) + len(e.user_trades("bob")) == 75
+
+
+def test_closed_orders_older_than_the_age_bound_are_dropped(market: Market) -> None:
+    e = _retaining(market, Retention(max_orders=1_000_000, max_age_ms=60_000))
+    t0 = _now(e)
+    old = [_taker(e, k, "old", now_ms=t0).order for k in range(10)]
+    resting = e.place("alice", PERP, "buy", 10, price=80_000.0, label="r", now_ms=t0).order
+    e.advance(t0 + 60_000)
+    assert len(e.orders) == 11  # not older than the bound yet
+    e.advance(t0 + 60_001)
+    assert list(e.orders) == [resting.order_id]
+    assert e.orders_by_label("alice", "old") == [] and e.user_trades("alice") == []
+    assert all(o.order_id not in e.orders for o in old)
+    assert e.orders_by_label("alice", "r") == [resting]
+
+
+def test_retention_refuses_a_bound_that_keeps_nothing() -> None:
+    with pytest.raises(ValueError, match="max_orders"):
+        Retention(max_orders=0)
+    with pytest.raises(ValueError, match="max_age_ms"):
+        Retention(max_age_ms=0)
+
+
+class _Reads:
+    """Stands in for one field of a slots dataclass and counts its reads: how many orders
+    (or trades) a lookup examined, whatever the machine's speed."""
+
+    def __init__(self, slot: Any) -> None:
+        self.slot, self.count = slot, 0
+
+    def __get__(self, obj: object, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        self.count += 1
+        return self.slot.__get__(obj, owner)
+
+    def __set__(self, obj: object, value: object) -> None:
+        self.slot.__set__(obj, value)
+
+
+def _reads(monkeypatch: pytest.MonkeyPatch, cls: type, *names: str) -> list[_Reads]:
+    readers = [_Reads(cls.__dict__[name]) for name in names]
+    for name, reader in zip(names, readers, strict=True):
+        monkeypatch.setattr(cls, name, reader)
+    return readers
+
+
+def test_lookups_examine_only_the_orders_they_return(
+    market: Market, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    e = _retaining(market, Retention())
+    mine = e.place("alice", PERP, "buy", 10, price=80_000.0, label="mine", now_ms=_now(e)).order
+    for k in range(2_000):
+        _taker(e, k, "mine" if k % 4 in (0, 1) else f"other-{k}")  # bob's "mine" too
+        if k % 4 == 0:
+            e.place("bob", PERP, "buy", 10, price=80_000.0, label="b", now_ms=_now(e))
+            e.place("alice", "ETH-PERPETUAL", "buy", 1, price=1_000.0, now_ms=_now(e))
+    order_fields = _reads(monkeypatch, Order, "account", "label", "instrument")
+    trade_fields = _reads(monkeypatch, Trade, "account", "order_id")
+
+    def examined() -> list[int]:
+        counts = [r.count for r in (*order_fields, *trade_fields)]
+        for r in (*order_fields, *trade_fields):
+            r.count = 0
+        return counts
+
+    found = e.orders_by_label("alice", "mine")
+    assert examined() == [0, 0, 0, 0, 0]  # not one of the 3,001 orders scanned
+    assert len(found) == 501 and found[0] is mine
+
+    on_perp = e.open_orders("alice", instrument_name=PERP)
+    assert examined() == [0, 0, 1, 0, 0] and on_perp == [mine]  # one currency check
+
+    in_btc = e.open_orders("alice", currency="BTC")
+    assert examined() == [0, 0, 501, 0, 0] and in_btc == [mine]  # alice's, not bob's 500
+
+    bobs = e.orders_by_label("bob", "b")[0].order_id
+    assert e.order_trades("bob", bobs) == []
+    assert examined() == [1, 0, 0, 0, 0]  # the account check of the order asked for
+
+    trades = e.user_trades("alice")
+    assert examined()[3] == 0 and len(trades) == 1_000  # bob's 1,000 trades not looked at
