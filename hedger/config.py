@@ -104,6 +104,14 @@ class PaperVenue(Strict):
         default_factory=dict, description="fault plan at start (see README, paper venue)"
     )
 
+    @field_validator("faults")
+    @classmethod
+    def _faults_are_a_plan(cls, faults: dict[str, Any]) -> dict[str, Any]:
+        from hedger.paper.faults import FaultPlan  # deferred: the paper venue is optional
+
+        FaultPlan.parse(faults)  # FaultPlanError (a ValueError): one line naming the setting
+        return faults
+
 
 class Venue(Strict):
     exchange: str = Field(description="ccxt exchange id, e.g. 'deribit'")

@@ -280,15 +280,7 @@ class Engine:
         self.started_ms = self.clock_ms()
         for link in self.links.values():
             await link.connect()
-        self.hedge_markets = {
-            f.asset: hedge_market(
-                self.links[f.hedge.venue].market_by_id(f.hedge.symbol),
-                self.links[f.hedge.venue].amount_is_units,
-                self.links[f.hedge.venue].decimal_places,
-            )
-            for f in self.cfg.factors
-        }
-        self.params = self.cfg.cycle_params(self.hedge_markets)
+        self.load_hedge_markets()
         await self.reconcile_orders()
         await self.refresh_positions()
         assert self.universe is not None
@@ -315,6 +307,18 @@ class Engine:
             instruments=len(self.universe.symbols),
             dry_run=self.cfg.limits.dry_run,
         )
+
+    def load_hedge_markets(self) -> None:
+        """Each factor's hedge instrument from its (connected) venue's market metadata."""
+        self.hedge_markets = {
+            f.asset: hedge_market(
+                self.links[f.hedge.venue].market_by_id(f.hedge.symbol),
+                self.links[f.hedge.venue].amount_is_units,
+                self.links[f.hedge.venue].decimal_places,
+            )
+            for f in self.cfg.factors
+        }
+        self.params = self.cfg.cycle_params(self.hedge_markets)
 
     async def stop(self, cancel_open_orders: bool = True, drain_s: float = 15.0) -> None:
         """Stop cycling; a hedge in flight is let finish (bounded) so that no order is left
@@ -959,7 +963,7 @@ class Engine:
         if not (price > 0 and np.isfinite(price)):
             return None  # no touch to lean on: a market order, as configured for the rest
         symbol = link.market_by_id(leg.symbol)["symbol"]
-        return float(link.client.price_to_precision(symbol, price))
+        return link.broker.round_price(symbol, price)
 
     def _remember(
         self,

@@ -15,7 +15,7 @@ conventions (inverse BTC/ETH perpetuals: 10/1 USD lots; 0.05% taker).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -267,20 +267,13 @@ def replay_file(cfg: Config, path: str | Path, bar_ms: int) -> Tape:
     return replay_tape(cfg, iter_line_batches(path), bar_ms, index, f"replay:{path}")
 
 
-def replay_tape(
-    cfg: Config,
-    batches: Iterable[Sequence[bytes]],
-    bar_ms: int,
-    index: RecordingIndex,
-    source: str = "replay",
-) -> Tape:
-    """The recording's lines, conflated into bars of ``bar_ms`` of exchange time."""
-    layout = book_layout(cfg, _hedge_lookup(index))
-    # No future-tick check here: a recording's receive stamps are whatever the recorder's
-    # clock said, and refusing ticks on them would change the tape, not protect a trade.
-    state = MarketState(index.names)
-    live = LiveMarket(state)
-    writer = _TapeWriter(cfg, layout, state, index.streamed)
+def replay_bars(
+    live: LiveMarket, batches: Iterable[Sequence[bytes]], bar_ms: int
+) -> Iterator[tuple[int, float]]:
+    """Feed a recording's frames into ``live`` as the live feed would, and yield at every
+    bar close (``bar_ms`` of exchange time) the instant a cycle runs: the newest exchange
+    time seen (ms) and the newest receive time (s). The backtest reads a tape row there;
+    the parity test runs the live engine's cycle there."""
     bar_end = -1
     clock_ms = 0
     recv_now_s = 0.0
@@ -313,7 +306,7 @@ def replay_tape(
                 bar_end = -(-ts // bar_ms) * bar_ms  # a tick on a boundary closes that bar
             elif ts > bar_end:
                 if fresh:
-                    writer.read(clock_ms, recv_now_s)
+                    yield clock_ms, recv_now_s
                     fresh = False
                 bar_end += -(-(ts - bar_end) // bar_ms) * bar_ms
             if handle_frame(live, frame, recv_s) is ticker:
@@ -321,5 +314,22 @@ def replay_tape(
                 clock_ms = ts if ts > clock_ms else clock_ms
                 recv_now_s = recv_s if recv_s > recv_now_s else recv_now_s
     if fresh:
+        yield clock_ms, recv_now_s
+
+
+def replay_tape(
+    cfg: Config,
+    batches: Iterable[Sequence[bytes]],
+    bar_ms: int,
+    index: RecordingIndex,
+    source: str = "replay",
+) -> Tape:
+    """The recording's lines, conflated into bars of ``bar_ms`` of exchange time."""
+    layout = book_layout(cfg, _hedge_lookup(index))
+    # No future-tick check here: a recording's receive stamps are whatever the recorder's
+    # clock said, and refusing ticks on them would change the tape, not protect a trade.
+    state = MarketState(index.names)
+    writer = _TapeWriter(cfg, layout, state, index.streamed)
+    for clock_ms, recv_now_s in replay_bars(LiveMarket(state), batches, bar_ms):
         writer.read(clock_ms, recv_now_s)
     return writer.tape(source)

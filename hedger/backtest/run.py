@@ -32,6 +32,19 @@ from hedger.core.policy import Action, HedgeIntent
 BoolArray = np.ndarray[tuple[int, ...], np.dtype[np.bool_]]
 
 
+@dataclass(slots=True, frozen=True)
+class IntentRecord:
+    """One approved hedge intent of a run, as the trade log and the parity test read it."""
+
+    at_ms: int
+    factor: str
+    symbol: str
+    side: str
+    qty: float
+    """in the hedge market's amount units."""
+    leg: int
+
+
 class Betas(StrEnum):
     ESTIMATED = "estimated"
     """the configured estimator, as live"""
@@ -61,6 +74,8 @@ class RunSeries:
     hedge_position: FloatArray
     """(T, K) in the hedge's amount units (USD face for inverse perps), after trading."""
     refusals: int
+    intents: tuple[IntentRecord, ...] = ()
+    """every intent the guards approved (sent unless dry run), in order."""
 
     @property
     def hedged_pnl_usd(self) -> FloatArray:
@@ -105,6 +120,7 @@ def run_hedge(
     out = _Buffers.empty(len(tape) - start, k)
     nav_before = math.nan
     refusals = 0
+    intents: list[IntentRecord] = []
     for bar in range(len(tape)):
         now_ms = int(tape.time_ms[bar])
         quotes = tape.quotes(bar)
@@ -152,6 +168,10 @@ def run_hedge(
         checked = cycle.checked
         if checked is not None:
             refusals += len(checked.refused)
+            intents += [
+                IntentRecord(now_ms, a.factor, a.symbol, a.side, a.qty_contracts, a.leg)
+                for a in checked.approved
+            ]
             for intent in checked.to_send:
                 j = layout.factors.index(intent.factor)
                 fill = _fill(intent, tape.hedge_bid[bar, j], tape.hedge_ask[bar, j])
@@ -179,7 +199,7 @@ def run_hedge(
             true_usd = tape.true_loadings[bar].T @ result.asset_delta_usd
             out.true_beta_delta[i] = (true_usd + moved_usd) / factor_price
         out.hedge_position[i] = hedge_qty
-    return out.series(refusals)
+    return replace(out.series(refusals), intents=tuple(intents))
 
 
 def _fill(intent: HedgeIntent, bid: float, ask: float) -> float:
