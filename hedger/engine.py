@@ -165,6 +165,9 @@ class Engine:
             for name, link in self.links.items()
         }
         self.positions: list[Position] = []
+        self._reads_started = 0
+        self._read_committed = 0
+        """Sequence numbers of position reads: started, and the newest one swapped in."""
         self.positions_reconciled = False
         self.book: Book | None = None
         self.universe: Universe | None = None
@@ -337,9 +340,6 @@ class Engine:
             await link.close()
         log.info("engine_stopped")
 
-    async def wait_stopped(self) -> None:
-        await self._stopping.wait()
-
     # -- reconciliation -----------------------------------------------------------------------
 
     async def reconcile_orders(self) -> None:
@@ -378,9 +378,19 @@ class Engine:
         return cancelled
 
     async def refresh_positions(self) -> None:
-        """Positions from every venue plus the declared holdings; rebuild what depends on them."""
+        """Positions from every venue plus the declared holdings; rebuild what depends on them.
+
+        Several tasks read positions (after a hedge, on a fill, on a timer, on a reload):
+        each read takes a sequence number before it asks, and a read that an older one
+        overtook is dropped, so a slower, older answer never replaces a newer one."""
+        self._reads_started += 1
+        seq = self._reads_started
         positions = await self._read_positions(self.cfg)
+        if seq < self._read_committed:
+            log.info("positions_read_superseded", seq=seq, committed=self._read_committed)
+            return
         self._commit(self._plan(self.cfg, positions))
+        self._read_committed = seq
         self.positions_reconciled = True
 
     async def _read_positions(self, cfg: Config) -> list[Position]:
@@ -1004,13 +1014,24 @@ class Engine:
         """
         betas_changed = any(p.startswith("beta.") for p in changed_paths)
         positions = self.positions
+        seq = self._read_committed
         if any(p.startswith("portfolio.") for p in changed_paths):
-            positions = await self._read_positions(cfg)
+            # The new declared holdings need a read of their own; one that a newer read
+            # overtook is read again rather than swapped in over it.
+            for _ in range(3):
+                self._reads_started += 1
+                seq = self._reads_started
+                positions = await self._read_positions(cfg)
+                if seq > self._read_committed:
+                    break
+            else:
+                raise RuntimeError("positions kept changing while the reload read them")
         built = self._plan(cfg, positions, reset_betas=betas_changed)
         params = cfg.cycle_params(self.hedge_markets)
         # Nothing below can fail: the swap.
         self.cfg, self.params = cfg, params
         self._commit(built)
+        self._read_committed = seq
         if cfg.limits.dry_run != self.guard_state.dry_run:
             self._set_guard(guards.set_dry_run(self.guard_state, cfg.limits.dry_run), "reload")
         if betas_changed:

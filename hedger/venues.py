@@ -19,9 +19,8 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 
 from hedger.config import Venue
 from hedger.core.exposure import Position
-from hedger.core.instruments import Instrument, Kind
 from hedger.execution.broker import VenueOrder, make_broker
-from hedger.execution.positions import AMOUNT_IS_UNITS, venue_positions
+from hedger.execution.positions import AMOUNT_IS_UNITS, balance_positions, venue_positions
 from hedger.market.ccxt_feed import CcxtTickerFeed
 from hedger.market.deribit_feed import DeribitTickerFeed
 from hedger.market.state import LiveMarket, MarketState
@@ -29,29 +28,6 @@ from hedger.market.state import LiveMarket, MarketState
 log = structlog.get_logger("hedger.venues")
 
 _DERIBIT_WS = {False: "wss://www.deribit.com/ws/api/v2", True: "wss://test.deribit.com/ws/api/v2"}
-
-
-def coin_holdings(balance: Mapping[str, Any], venue: str) -> list[Position]:
-    """Each currency's equity as a spot holding, less the options' value.
-
-    ccxt's ``total`` is Deribit's ``equity``, which includes the mark value of open options
-    (and the unrealised P&L of futures). The options are positions of their own whose
-    Greeks the exposure computes, so their value is taken out here or it would be counted
-    twice; futures P&L stays in, because a coin-margined future's P&L *is* coin held.
-    """
-    totals = dict(balance.get("total") or {})
-    info = balance.get("info") or {}
-    summaries = info.get("summaries") if isinstance(info, Mapping) else None
-    for summary in summaries or ():
-        code = str(summary.get("currency", "")).upper()
-        options_value = float(summary.get("options_value") or 0.0)
-        if code in totals and options_value:
-            totals[code] = float(totals[code]) - options_value
-    return [
-        Position(Instrument(f"{venue}:{code}", Kind.SPOT, str(code), venue=venue), float(amount))
-        for code, amount in sorted(totals.items())
-        if amount
-    ]
 
 
 class VenueLink:
@@ -117,7 +93,7 @@ class VenueLink:
         # Equity already holds the futures' unrealised P&L: entry prices would count it in
         # NAV a second time (their delta does not depend on it).
         positions = [Position(p.instrument, p.qty, None) for p in positions]
-        return positions + coin_holdings(balance, self.name)
+        return positions + balance_positions(balance, self.name)
 
     async def closes(
         self, instrument_ids: Sequence[str], timeframe: str, since_ms: int

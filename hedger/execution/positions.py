@@ -70,8 +70,22 @@ def venue_positions(
 
 
 def balance_positions(balance: Mapping[str, Any], venue: str) -> list[Position]:
-    """Coin and cash balances (ccxt ``fetch_balance`` totals) as spot holdings."""
-    totals = balance.get("total") or {}
+    """Each currency's equity (ccxt ``fetch_balance`` totals) as a spot holding, less the
+    options' value.
+
+    ccxt's ``total`` is Deribit's ``equity``, which includes the mark value of open options
+    (and the unrealised P&L of futures). The options are positions of their own whose
+    Greeks the exposure computes, so their value is taken out here or it would be counted
+    twice; futures P&L stays in, because a coin-margined future's P&L *is* coin held.
+    """
+    totals = dict(balance.get("total") or {})
+    info = balance.get("info") or {}
+    summaries = info.get("summaries") if isinstance(info, Mapping) else None
+    for summary in summaries or ():
+        code = str(summary.get("currency", "")).upper()
+        options_value = float(summary.get("options_value") or 0.0)
+        if code in totals and options_value:
+            totals[code] = float(totals[code]) - options_value
     return [
         Position(Instrument(f"{venue}:{code}", Kind.SPOT, str(code), venue=venue), float(amount))
         for code, amount in sorted(totals.items())

@@ -1,5 +1,5 @@
 """Market data: the latest quote per instrument (``MarketState``) and the feeds that fill it."""
 
-from hedger.market.state import BadTick, LiveMarket, MarketSnapshot, MarketState
+from hedger.market.state import BadTick, LiveMarket, MarketState
 
-__all__ = ["BadTick", "LiveMarket", "MarketSnapshot", "MarketState"]
+__all__ = ["BadTick", "LiveMarket", "MarketState"]

@@ -1,8 +1,8 @@
 """The latest quote of every instrument, as numpy columns the engine reads in one go.
 
 ``MarketState`` is the conflation point between feeds and the engine: a feed overwrites an
-instrument's row with the newest ticker and marks it dirty; the engine wakes up, takes a
-snapshot of everything that changed and recomputes once, however many ticks arrived meanwhile.
+instrument's row with the newest ticker and sets one event; the engine wakes up, reads the
+columns once and recomputes once, however many ticks arrived meanwhile.
 Nothing queues, so a burst of messages costs CPU in the feed but never memory or latency in
 the engine.
 
@@ -24,14 +24,13 @@ import math
 import struct
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from enum import StrEnum
 from numbers import Real
 
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["BadTick", "LiveMarket", "MarketSnapshot", "MarketState"]
+__all__ = ["BadTick", "LiveMarket", "MarketState"]
 
 # Column order of the float block; one row write is one numpy assignment of a tuple, which
 # is several times cheaper than one assignment per column on the per-message path.
@@ -56,26 +55,6 @@ class BadTick(StrEnum):
     OUT_OF_ORDER = "out_of_order"  # exchange timestamp older than the one already stored
     MALFORMED = "malformed"  # not JSON, a field missing, or not a number (a bool is not one)
     FUTURE = "future"  # exchange timestamp too far ahead of the receive clock
-
-
-@dataclass(slots=True, frozen=True)
-class MarketSnapshot:
-    """A copy of the columns at one instant, plus the rows that changed since the last one.
-
-    Copies, not views: the feed keeps writing while the engine computes on this.
-    """
-
-    symbols: tuple[str, ...]
-    changed_rows: NDArray[np.intp]
-    bid: NDArray[np.float64]
-    ask: NDArray[np.float64]
-    mark: NDArray[np.float64]
-    index: NDArray[np.float64]
-    underlying_price: NDArray[np.float64]
-    mark_iv: NDArray[np.float64]
-    exchange_ts_ms: NDArray[np.int64]
-    received_s: NDArray[np.float64]
-    updates: NDArray[np.int64]
 
 
 class MarketState:
@@ -112,7 +91,6 @@ class MarketState:
         # The out-of-order check reads the last timestamp on every message; a list read is
         # cheaper than a numpy scalar read, and this mirror is only ever written with the column.
         self._last_ts_ms: list[int] = [0] * n
-        self._dirty = np.zeros(n, dtype=np.bool_)
         self._make_write_views()
         self.rejected: dict[BadTick, int] = dict.fromkeys(BadTick, 0)
         self.accepted = 0
@@ -154,7 +132,6 @@ class MarketState:
         self._float_bytes = self._floats.data.cast("B")
         self._ts_view = self.exchange_ts_ms.data
         self._updates_view = self.updates.data
-        self._dirty_view = self._dirty.data
 
     def __len__(self) -> int:
         return len(self.symbols)
@@ -231,7 +208,6 @@ class MarketState:
         )
         self._last_ts_ms[row] = exch_ts_ms
         self._updates_view[row] += 1
-        self._dirty_view[row] = True
         self.accepted += 1
         return True
 
@@ -240,28 +216,6 @@ class MarketState:
         self.rejected[reason] += 1
 
     # -- the read path (engine, guards) ------------------------------------------------------
-
-    def take_changed(self) -> NDArray[np.intp]:
-        """Rows written since the last call, and forget them (the engine's conflation step)."""
-        rows = np.flatnonzero(self._dirty)
-        self._dirty[rows] = False
-        return rows
-
-    def snapshot(self) -> MarketSnapshot:
-        """Copy every column and take the changed rows, atomically w.r.t. the event loop."""
-        return MarketSnapshot(
-            symbols=self.symbols,
-            changed_rows=self.take_changed(),
-            bid=self.bid.copy(),
-            ask=self.ask.copy(),
-            mark=self.mark.copy(),
-            index=self.index.copy(),
-            underlying_price=self.underlying_price.copy(),
-            mark_iv=self.mark_iv.copy(),
-            exchange_ts_ms=self.exchange_ts_ms.copy(),
-            received_s=self.received_s.copy(),
-            updates=self.updates.copy(),
-        )
 
     def age_seconds(
         self, now_s: float, rows: Sequence[int] | NDArray[np.intp] | None = None
@@ -295,7 +249,6 @@ class MarketState:
         bigger.exchange_ts_ms[:n] = self.exchange_ts_ms
         bigger._last_ts_ms[:n] = self._last_ts_ms
         bigger.updates[:n] = self.updates
-        bigger._dirty[:n] = self._dirty
         bigger.rejected = dict(self.rejected)
         bigger.accepted = self.accepted
         # The same clock mapping: the feeds keep stamping with the same monotonic clock.
@@ -340,8 +293,8 @@ def _reason(
 class LiveMarket:
     """A ``MarketState`` plus the event the engine sleeps on: the feeds' only output.
 
-    Feeds call ``update``; the engine calls ``wait_changed`` and gets one snapshot however
-    many ticks landed since its last wake-up.
+    Feeds call ``update``; the engine waits on ``changed`` (shared by every venue's market)
+    and reads the columns once however many ticks landed since its last wake-up.
     """
 
     def __init__(self, state: MarketState) -> None:
@@ -364,14 +317,6 @@ class LiveMarket:
             self.changed.set()  # a no-op attribute check when already set
             return True
         return False
-
-    async def wait_changed(self) -> MarketSnapshot:
-        """Sleep until any row was written, then snapshot and clear (conflation)."""
-        await self.changed.wait()
-        # Clear and snapshot with no await between them, so no write can land in the gap;
-        # a write after this re-arms the event and is picked up next cycle.
-        self.changed.clear()
-        return self.state.snapshot()
 
     def replace_state(self, state: MarketState) -> None:
         """Swap in a rebuilt state (see ``MarketState.extended``); feeds must re-resolve rows."""

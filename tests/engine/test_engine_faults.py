@@ -188,3 +188,37 @@ async def test_readiness_turns_while_an_order_is_awaited_through_a_rest_outage(
         assert engine.journal.unresolved_orders() == []
     finally:
         await stop_daemon(daemon)
+
+
+async def test_an_older_positions_read_never_replaces_a_newer_one(tmp_path: Path) -> None:
+    """Before the fix four tasks wrote the positions with no sequence: a slow read that
+    started first and answered last overwrote the newer one."""
+    import asyncio
+
+    daemon = await start_daemon(paper_config(tmp_path), serve_http=False)
+    engine = daemon.engine
+    link = engine.links["paper"]
+    real = link.positions
+    try:
+        await wait_for(lambda: any(h.result == "filled" for h in engine.recent_hedges), 30)
+        await wait_for(lambda: not engine.hedging)
+        newer = await real()
+        hedge = [p for p in newer if p.instrument.symbol == "BTC/USD:BTC"]
+        assert hedge, "the opening hedge should be a venue position by now"
+        older = [p for p in newer if p.instrument.symbol != "BTC/USD:BTC"]
+        answers = iter([(0.5, older), (0.0, newer)])
+
+        async def scripted() -> list[Any]:
+            delay_s, positions = next(answers)
+            await asyncio.sleep(delay_s)
+            return positions
+
+        link.positions = scripted  # type: ignore[method-assign]
+        slow = asyncio.create_task(engine.refresh_positions())
+        await asyncio.sleep(0.05)
+        await engine.refresh_positions()  # started second, answers first
+        await slow
+        assert any(p.instrument.symbol == "BTC/USD:BTC" for p in engine.positions)
+    finally:
+        link.positions = real  # type: ignore[method-assign]
+        await stop_daemon(daemon)

@@ -48,3 +48,14 @@ async def test_short_inverse_perp_from_the_venue_has_coin_delta_minus_face_over_
     finally:
         await client.close()
         await server.stop()
+
+
+def test_options_value_is_taken_out_of_the_equity() -> None:
+    """Deribit's equity includes the options' mark value; the options are positions of
+    their own, so counting both would double their delta."""
+    balance = {
+        "total": {"BTC": 10.5, "USDC": 0.0},
+        "info": {"summaries": [{"currency": "btc", "options_value": 0.5}]},
+    }
+    (btc,) = balance_positions(balance, "paper")
+    assert (btc.instrument.underlying, btc.qty) == ("BTC", 10.0)
