@@ -10,60 +10,43 @@ leg three times.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
-import aiohttp
 from aiohttp import web
+
+from tests.loopback_hop import LoopbackHop
 
 _ORDER_PATHS = ("/api/v2/private/buy", "/api/v2/private/sell")
 
 
-class SlowHop:
+class SlowHop(LoopbackHop):
     def __init__(self, upstream: str) -> None:
+        super().__init__()
         self.upstream = upstream.rstrip("/")
         self.hold = 0
         self.delay_s = 0.0
         self.held = 0
         self.landed = 0
         """held requests that have since been forwarded to the venue."""
-        self._forwards: set[asyncio.Task[tuple[int, bytes]]] = set()
-        self._runner: web.AppRunner | None = None
-        self._session: aiohttp.ClientSession | None = None
-        self.url = ""
 
-    async def start(self) -> None:
-        app = web.Application()
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = self._runner.addresses[0][1]
-        self.url = f"http://127.0.0.1:{port}"
-        self._session = aiohttp.ClientSession()
-
-    async def stop(self) -> None:
-        for task in list(self._forwards):
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
-        if self._session is not None:
-            await self._session.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     async def settled(self) -> None:
         """Every held request has been forwarded (landed or refused by the venue)."""
-        while self._forwards:
-            await asyncio.gather(*self._forwards, return_exceptions=True)
+        while self.tasks:
+            await asyncio.gather(*self.tasks, return_exceptions=True)
 
     async def _forward(
         self, target: str, headers: dict[str, str], delay_s: float
     ) -> tuple[int, bytes]:
         if delay_s:
             await asyncio.sleep(delay_s)
-        assert self._session is not None
-        async with self._session.get(self.upstream + target, headers=headers) as response:
+        assert self.session is not None
+        async with self.session.get(self.upstream + target, headers=headers) as response:
             body = await response.read()
         if delay_s:
             self.landed += 1
@@ -77,8 +60,6 @@ class SlowHop:
             self.held += 1
             delay_s = self.delay_s
         # A task of its own: the request goes on to the venue even when the client gives up.
-        task = asyncio.create_task(self._forward(request.raw_path, headers, delay_s))
-        self._forwards.add(task)
-        task.add_done_callback(self._forwards.discard)
+        task = self.spawn(self._forward(request.raw_path, headers, delay_s))
         status, body = await asyncio.shield(task)
         return web.Response(body=body, status=status, content_type="application/json")

@@ -7,50 +7,33 @@ It relays Deribit JSON-RPC frames between the daemon's feed and the paper venue 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable
 from typing import Any
 
-import aiohttp
 import orjson
 from aiohttp import WSMsgType, web
+
+from tests.loopback_hop import LoopbackHop
 
 Edit = Callable[[dict[str, Any]], None]
 
 
-class TickTamper:
+class TickTamper(LoopbackHop):
     def __init__(self, upstream_ws: str) -> None:
+        super().__init__()
         self.upstream_ws = upstream_ws
         self._edits: dict[str, list[Edit]] = {}
         self.tampered = 0
-        self._runner: web.AppRunner | None = None
-        self._session: aiohttp.ClientSession | None = None
-        self._pumps: set[asyncio.Task[None]] = set()
-        self.url = ""
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws/api/v2"
 
     def tamper(self, instrument: str, edit: Edit) -> None:
         self._edits.setdefault(instrument, []).append(edit)
 
-    async def start(self) -> None:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_get("/ws/api/v2", self._handle)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"ws://127.0.0.1:{self._runner.addresses[0][1]}/ws/api/v2"
-        self._session = aiohttp.ClientSession()
-
-    async def stop(self) -> None:
-        for task in list(self._pumps):
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
-        if self._session is not None:
-            await self._session.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     def _edit(self, text: str) -> str:
         if not self._edits or '"subscription"' not in text:
@@ -69,22 +52,20 @@ class TickTamper:
     async def _handle(self, request: web.Request) -> web.WebSocketResponse:
         down = web.WebSocketResponse()
         await down.prepare(request)
-        assert self._session is not None
-        async with self._session.ws_connect(self.upstream_ws) as up:
+        assert self.session is not None
+        async with self.session.ws_connect(self.upstream_ws) as up:
 
             async def to_venue() -> None:
                 async for msg in down:
                     if msg.type is WSMsgType.TEXT:
                         await up.send_str(msg.data)
 
-            pump = asyncio.create_task(to_venue())
-            self._pumps.add(pump)
+            pump = self.spawn(to_venue())
             try:
                 async for msg in up:
                     if msg.type is WSMsgType.TEXT:
                         await down.send_str(self._edit(msg.data))
             finally:
                 pump.cancel()
-                self._pumps.discard(pump)
         await down.close()
         return down
