@@ -2,7 +2,7 @@
 
 ``hedger paper-venue`` runs in its own process at real-time speed; the daemon (native
 websocket feed, ccxt REST, journal, engine cycle) runs in this one through
-``hedger.runner.start_daemon``, configured like ``deploy/compose/hedger.yaml``: SOL, ETH and
+``hedger.live.daemon.start_daemon``, configured like ``deploy/compose/hedger.yaml``: SOL, ETH and
 AVAX spot hedged with BTC-PERPETUAL, plus an options book of listed venue options (BTC first,
 then ETH and SOL if more are asked for) declared as holdings, so each one's ticker is streamed.
 
@@ -55,10 +55,10 @@ import yaml
 from venue_process import cpu_seconds, paper_venue
 
 from hedger.config import Config
-from hedger.engine import Engine
+from hedger.config.portfolio import expiry_ms
+from hedger.live.daemon import Daemon, start_daemon, stop_daemon
+from hedger.live.engine import Engine
 from hedger.obs.logging import configure_logging
-from hedger.portfolio import expiry_ms
-from hedger.runner import Daemon, start_daemon, stop_daemon
 
 VENUE = "paper"
 COMPOSE_CONFIG = Path(__file__).resolve().parents[1] / "deploy" / "compose" / "hedger.yaml"

@@ -46,7 +46,7 @@ def _load(path: str) -> Config | None:
 
 def _refused(command: str, exc: Exception) -> int:
     """One line for a failure the daemon knows (a refused check), or any it does not."""
-    from hedger.preflight import refusal
+    from hedger.live.preflight import refusal
 
     refused = refusal(exc)
     print(f"hedger {command}: {redact_text(refused.message)}", file=sys.stderr)
@@ -66,7 +66,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         return EXIT_OK
     import asyncio
 
-    from hedger.runner import check_online
+    from hedger.live.daemon import check_online
 
     # The embedded paper venue and ccxt log as they start: keep stdout for the report.
     configure_logging("warning", cfg.logging.format)
@@ -86,7 +86,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_BAD_CONFIG
     import asyncio
 
-    from hedger.runner import run_forever
+    from hedger.live.daemon import run_forever
 
     configure_logging(cfg.logging.level, cfg.logging.format)
     try:

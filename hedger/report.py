@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from hedger.config import Band, Config
+from hedger.config.portfolio import MissingReferenceError, declared_exposure, reference_now_ms
 from hedger.core.exposure import Exposure
 from hedger.core.params import BandKind
-from hedger.portfolio import MissingReferenceError, declared_exposure, reference_now_ms
 
 
 def _band_text(band: Band) -> str:

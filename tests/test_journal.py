@@ -11,7 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from hedger.journal import ClientIdTooLongError, Journal, client_order_id, is_own_client_id
+from hedger.execution.journal import (
+    ClientIdTooLongError,
+    Journal,
+    client_order_id,
+    is_own_client_id,
+)
 
 DECISION = {"beta_delta": [1.5], "band": 0.25, "reason": "outside band"}
 
@@ -81,7 +86,7 @@ def test_an_order_journaled_before_a_kill_is_found_on_restart(tmp_path: Path) ->
     # A separate process journals an order and is killed before it could send or ack it.
     script = textwrap.dedent(f"""
         import os, signal
-        from hedger.journal import Journal, client_order_id
+        from hedger.execution.journal import Journal, client_order_id
         j = Journal({str(path)!r})
         seq = j.record_intent(now_ms=1, factor="BTC", symbol="BTC-PERPETUAL", side="buy",
                               qty=100.0, notional_usd=100.0, reason="r", decision={{}})

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hedger.lockfile import JournalLock, JournalLockedError, lock_path
+from hedger.live.lockfile import JournalLock, JournalLockedError, lock_path
 from tests.net import free_port, wait_until
 from tests.obs.test_http import write_config
 
@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_a_held_lock_refuses_a_second_holder_and_names_the_first(tmp_path: Path) -> None:
-    """Before: there was no lock (hedger.lockfile did not exist)."""
+    """Before: there was no lock (hedger.live.lockfile did not exist)."""
     journal = tmp_path / "var" / "j.sqlite"
     first, second = JournalLock(journal), JournalLock(journal)
     first.acquire()

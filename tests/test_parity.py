@@ -23,10 +23,10 @@ from hedger.backtest.recording import read_recording
 from hedger.backtest.replay import replay_bars, replay_lines
 from hedger.backtest.run import run_hedge
 from hedger.config import Config, VenueUrls, load_config
-from hedger.engine import Engine
-from hedger.journal import Journal
+from hedger.execution.journal import Journal
+from hedger.live.engine import Engine
+from hedger.live.venue_link import VenueLink
 from hedger.market.state import LiveMarket, MarketState
-from hedger.venues import VenueLink
 from tests.engine.conftest import ROOT, with_updates
 from tests.paper.conftest import make_server
 
@@ -120,7 +120,7 @@ async def test_live_engine_and_backtest_decide_the_same_on_one_tape(tmp_path: Pa
     assert series.trades.sum() == 0  # dry run on both sides
 
 
-@pytest.mark.parametrize("module", ["hedger.engine", "hedger.backtest.run"])
+@pytest.mark.parametrize("module", ["hedger.live.engine", "hedger.backtest.run"])
 def test_both_drivers_call_the_one_step(module: str) -> None:
     """Neither driver may call the core's decision functions on its own again."""
     import importlib

@@ -11,8 +11,9 @@ import ccxt.async_support as ccxt_async
 import pytest
 
 from hedger.config import load_config
-from hedger.lockfile import JournalLock
-from hedger.preflight import (
+from hedger.live.daemon import start_daemon
+from hedger.live.lockfile import JournalLock
+from hedger.live.preflight import (
     EXIT_CONFIG,
     EXIT_RUNTIME,
     StartRefusedError,
@@ -20,8 +21,7 @@ from hedger.preflight import (
     probe_listener,
     refusal,
 )
-from hedger.runner import start_daemon
-from hedger.universe import UniverseError
+from hedger.market.universe import UniverseError
 from tests.obs.test_http import write_config
 
 
@@ -45,7 +45,7 @@ from tests.obs.test_http import write_config
 def test_any_start_up_failure_is_one_line_with_its_exit_code(
     exc: Exception, code: int, message: str
 ) -> None:
-    """Before: hedger.preflight did not exist; each of these reached the operator as a
+    """Before: hedger.live.preflight did not exist; each of these reached the operator as a
     traceback with exit 1."""
     refused = refusal(exc)
     assert refused.exit_code == code
@@ -53,7 +53,7 @@ def test_any_start_up_failure_is_one_line_with_its_exit_code(
 
 
 def test_a_busy_port_is_named_with_its_errno_words() -> None:
-    """Before: hedger.preflight did not exist."""
+    """Before: hedger.live.preflight did not exist."""
     with socket.create_server(("127.0.0.1", 0)) as busy:
         port = busy.getsockname()[1]
         with pytest.raises(StartRefusedError) as info:
@@ -64,7 +64,7 @@ def test_a_busy_port_is_named_with_its_errno_words() -> None:
 
 
 def test_the_journal_check_finds_a_running_daemon_and_changes_nothing(tmp_path: Path) -> None:
-    """Before: hedger.preflight did not exist."""
+    """Before: hedger.live.preflight did not exist."""
     journal = str(tmp_path / "j.sqlite")
     assert check_journal(journal) == f"journal {journal}: free and writable"
     assert sqlite3.connect(journal).execute("SELECT name FROM sqlite_master").fetchall() == []

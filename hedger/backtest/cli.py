@@ -22,7 +22,7 @@ from hedger.backtest.layout import LayoutError
 from hedger.backtest.presets import OPTIONS_BOOK, OPTIONS_BOOK_SCENARIO, options_book_config
 from hedger.backtest.sweep import SweepError, combinations, parse_axis
 from hedger.config import Config, ConfigError, load_config
-from hedger.durations import parse_duration
+from hedger.config.durations import parse_duration
 
 EXIT_OK = 0
 EXIT_BAD_ARGUMENTS = 2

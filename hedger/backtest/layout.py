@@ -6,10 +6,10 @@ from collections.abc import Callable
 
 from hedger.backtest.tape import BookLayout, HedgeVenue
 from hedger.config import Config
+from hedger.config.portfolio import declared_positions
 from hedger.core.exposure import Position, build_book
 from hedger.core.instruments import Instrument, Kind
 from hedger.core.policy import HedgeMarket
-from hedger.portfolio import declared_positions
 
 
 class LayoutError(ValueError):

@@ -22,8 +22,8 @@ from enum import StrEnum
 import numpy as np
 
 from hedger.backtest.tape import FloatArray, Tape
-from hedger.beta_setup import make_beta_book
 from hedger.config import Config
+from hedger.config.beta_setup import make_beta_book
 from hedger.core import guards
 from hedger.core.cycle import CycleInputs, CycleState, MarketInputs, step
 from hedger.core.exposure import build_book
@@ -45,7 +45,7 @@ class IntentRecord:
     leg: int
 
 
-class Betas(StrEnum):
+class BetaSource(StrEnum):
     ESTIMATED = "estimated"
     """the configured estimator, as live"""
     ORACLE = "oracle"
@@ -95,12 +95,12 @@ def _hedge_pnl(
 
 
 def run_hedge(
-    tape: Tape, cfg: Config, betas: Betas = Betas.ESTIMATED, warmup_bars: int = 0
+    tape: Tape, cfg: Config, betas: BetaSource = BetaSource.ESTIMATED, warmup_bars: int = 0
 ) -> RunSeries:
     """Hedge ``cfg``'s holdings on ``tape``; the first ``warmup_bars`` only feed the betas
     (the live engine's warm start), trading and measuring start after them. Every other bar
     is one ``core.cycle.step``, the live engine's own."""
-    if betas is Betas.ORACLE and tape.true_loadings is None:
+    if betas is BetaSource.ORACLE and tape.true_loadings is None:
         raise ValueError("oracle betas need a simulated tape (a replay has no true loadings)")
     layout = tape.layout
     k = len(layout.factors)
@@ -132,7 +132,7 @@ def run_hedge(
             continue
         i = bar - start
         oracle = None
-        if betas is Betas.ORACLE:
+        if betas is BetaSource.ORACLE:
             assert tape.true_loadings is not None
             oracle = tape.true_loadings[bar]
         inputs = CycleInputs(

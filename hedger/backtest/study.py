@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from hedger.backtest.layout import LayoutError
 from hedger.backtest.metrics import Metrics, run_metrics
-from hedger.backtest.run import Betas, RunSeries, run_hedge
+from hedger.backtest.run import BetaSource, RunSeries, run_hedge
 from hedger.backtest.sweep import Combination
 from hedger.backtest.tape import Tape
 
@@ -56,11 +56,11 @@ def run_study(
 ) -> list[RunResult]:
     results = []
     for combo in combinations:
-        series = run_hedge(tape, combo.config, Betas.ESTIMATED, warmup_bars)
+        series = run_hedge(tape, combo.config, BetaSource.ESTIMATED, warmup_bars)
         done = 1
         oracle = None
         if with_oracle and tape.true_loadings is not None:
-            oracle = run_metrics(run_hedge(tape, combo.config, Betas.ORACLE, warmup_bars))
+            oracle = run_metrics(run_hedge(tape, combo.config, BetaSource.ORACLE, warmup_bars))
             done += 1
         results.append(RunResult(combo, run_metrics(series), oracle, series))
         if progress is not None:

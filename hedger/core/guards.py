@@ -42,7 +42,7 @@ class BreachPolicy(StrEnum):
 
 
 @dataclass(slots=True, frozen=True)
-class OrderRecord:
+class SentOrder:
     at_ms: int
     notional_usd: float
     """Absolute traded notional."""
@@ -52,7 +52,7 @@ class OrderRecord:
 class GuardState:
     trading: TradingState = TradingState.RUNNING
     dry_run: bool = False
-    orders: tuple[OrderRecord, ...] = ()
+    orders: tuple[SentOrder, ...] = ()
     """Orders sent within the longest rolling window (a day), oldest first."""
     consecutive_errors: int = 0
     reason: str | None = None
@@ -120,7 +120,7 @@ def restore(
     pause outlives the process; a crash loop must never re-arm trading) and the orders of
     the last day (a restart must never reset a budget). ``sent``: (at_ms, notional_usd)."""
     state = TradingState(trading) if trading is not None else TradingState.RUNNING
-    orders = tuple(_window((OrderRecord(at_ms, abs(usd)) for at_ms, usd in sent), now_ms, DAY_MS))
+    orders = tuple(_window((SentOrder(at_ms, abs(usd)) for at_ms, usd in sent), now_ms, DAY_MS))
     return GuardState(
         trading=state,
         dry_run=limits.dry_run,
@@ -149,7 +149,7 @@ def _gate(state: GuardState, health: Health) -> tuple[str, str] | None:
     return None
 
 
-def _window(orders: Iterable[OrderRecord], now_ms: int, span_ms: int) -> list[OrderRecord]:
+def _window(orders: Iterable[SentOrder], now_ms: int, span_ms: int) -> list[SentOrder]:
     # No upper bound: an order stamped after ``now_ms`` (a clock stepped back, a restart on
     # another clock) still counts, so spending can never be hidden by a clock.
     return [o for o in orders if now_ms - span_ms < o.at_ms]
@@ -278,7 +278,7 @@ def _check_one(
 def record_order(state: GuardState, now_ms: int, notional_usd: float) -> GuardState:
     """An order was sent: it counts toward the rolling limits from ``now_ms``."""
     kept = _window(state.orders, now_ms, DAY_MS)
-    kept.append(OrderRecord(now_ms, abs(notional_usd)))
+    kept.append(SentOrder(now_ms, abs(notional_usd)))
     return replace(state, orders=tuple(kept))
 
 

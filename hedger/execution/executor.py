@@ -36,7 +36,13 @@ import ccxt.async_support as ccxt
 import structlog
 
 from hedger.execution.broker import Broker, Lookup, VenueOrder
-from hedger.journal import ABANDONED, IN_DOUBT_STATUSES, Journal, OrderRecord, client_order_id
+from hedger.execution.journal import (
+    ABANDONED,
+    IN_DOUBT_STATUSES,
+    Journal,
+    OrderRecord,
+    client_order_id,
+)
 
 log = structlog.get_logger("hedger.execution")
 

@@ -15,8 +15,8 @@ import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from hedger.control import Control
-from hedger.engine import Engine
+from hedger.live.control import Control
+from hedger.live.engine import Engine
 from hedger.obs.logging import redact
 
 

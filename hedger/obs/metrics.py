@@ -24,8 +24,8 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from hedger.control import Control, config_version
-from hedger.engine import Engine
+from hedger.live.control import Control, config_version
+from hedger.live.engine import Engine
 from hedger.obs.histogram import Histogram
 from hedger.obs.http import readiness
 from hedger.obs.labels import HEDGE_RESULTS, REFUSAL_KINDS, RELOAD_RESULTS, hedge_result

@@ -7,7 +7,7 @@ import pytest
 
 from hedger.backtest.metrics import run_metrics
 from hedger.backtest.presets import options_book_config
-from hedger.backtest.run import Betas, run_hedge
+from hedger.backtest.run import BetaSource, run_hedge
 from hedger.backtest.sim_tape import simulate_tape
 from hedger.backtest.sweep import combinations, parse_axis
 from tests.backtest.conftest import alts_config
@@ -19,8 +19,8 @@ def test_estimated_beta_variance_reduction_reaches_the_oracle() -> None:
     cfg = alts_config(half_width=0.02)
     warmup = 3 * DAY_5M
     tape = simulate_tape(cfg, "calm", 1, 21 * DAY_5M, 300_000)
-    estimated = run_metrics(run_hedge(tape, cfg, Betas.ESTIMATED, warmup))
-    oracle_series = run_hedge(tape, cfg, Betas.ORACLE, warmup)
+    estimated = run_metrics(run_hedge(tape, cfg, BetaSource.ESTIMATED, warmup))
+    oracle_series = run_hedge(tape, cfg, BetaSource.ORACLE, warmup)
     oracle = run_metrics(oracle_series)
     # The oracle's VR is the simulated correlation squared: holdings vs the perp, per bar.
     perp_move = np.diff(tape.hedge_mark[warmup:, 0])

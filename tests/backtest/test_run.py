@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from hedger.backtest.metrics import run_metrics
-from hedger.backtest.run import Betas, run_hedge
+from hedger.backtest.run import BetaSource, run_hedge
 from hedger.backtest.sim_tape import scenario_for, simulate_tape
 from hedger.backtest.tape import Tape
 from hedger.config import Config
@@ -55,7 +55,7 @@ def test_costs_are_taker_fee_and_half_spread_on_the_traded_notional(tape: Tape) 
 
 
 def test_hedged_beta_delta_stays_inside_the_band(tape: Tape) -> None:
-    series = run_hedge(tape, alts_config(half_width=0.05), Betas.ORACLE)
+    series = run_hedge(tape, alts_config(half_width=0.05), BetaSource.ORACLE)
     deviation = np.abs(series.true_beta_delta[:, 0] - series.target[:, 0])
     # After trading, back to target (rebalance_to: target) up to one 10 USD lot.
     assert deviation.max() < 0.05
@@ -82,4 +82,4 @@ def test_oracle_needs_true_loadings(tape: Tape) -> None:
     from dataclasses import replace
 
     with pytest.raises(ValueError, match="oracle"):
-        run_hedge(replace(tape, true_loadings=None), alts_config(), Betas.ORACLE)
+        run_hedge(replace(tape, true_loadings=None), alts_config(), BetaSource.ORACLE)

@@ -20,7 +20,7 @@ import aiohttp
 import pytest
 
 from hedger.config import load_config
-from hedger.runner import start_daemon, stop_daemon
+from hedger.live.daemon import start_daemon, stop_daemon
 from tests.deploy.metric_refs import alert_metric_names, dashboard_metric_names
 from tests.net import free_port
 from tests.obs.test_http import write_config

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from hedger.config import Config, load_config
-from hedger.engine import Engine
+from hedger.live.engine import Engine
 
 ROOT = Path(__file__).resolve().parents[2]
 

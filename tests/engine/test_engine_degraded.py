@@ -10,7 +10,7 @@ from typing import Any
 import structlog
 
 from hedger.config import Config
-from hedger.runner import Daemon, start_daemon, stop_daemon
+from hedger.live.daemon import Daemon, start_daemon, stop_daemon
 from tests.engine.conftest import move_target, paper_config
 from tests.engine.test_engine_paper import run_for_sim_ms, wait_for
 

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from hedger.config import Config
-from hedger.engine import Engine
-from hedger.runner import Daemon, start_daemon, stop_daemon
+from hedger.live.daemon import Daemon, start_daemon, stop_daemon
+from hedger.live.engine import Engine
 from tests.engine.conftest import paper_config, with_updates
 from tests.engine.test_engine_degraded import with_faults
 from tests.engine.test_engine_paper import wait_for
@@ -102,7 +102,7 @@ async def test_shutdown_stops_at_a_slice_boundary(tmp_path: Path) -> None:
     seq, legs = await _first_sliced_intent(engine)
     at_stop = _sent(engine, seq)
     await stop_daemon(daemon, cancel_open_orders=False)
-    from hedger.journal import Journal
+    from hedger.execution.journal import Journal
 
     journal = Journal(engine.journal.path)
     try:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import structlog
 
-from hedger.runner import Daemon, start_daemon, stop_daemon
+from hedger.live.daemon import Daemon, start_daemon, stop_daemon
 from tests.engine.conftest import paper_config, with_updates
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hedger.config import Config
-from hedger.runner import start_daemon, stop_daemon
+from hedger.live.daemon import start_daemon, stop_daemon
 from tests.engine.conftest import move_target, paper_config, with_updates
 from tests.engine.test_engine_paper import run_for_sim_ms, wait_for
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import structlog
 
-from hedger.runner import Daemon, start_daemon, stop_daemon
+from hedger.live.daemon import Daemon, start_daemon, stop_daemon
 from tests.engine.conftest import move_target, paper_config, with_updates
 from tests.engine.test_engine_degraded import with_faults
 from tests.engine.test_engine_paper import wait_for

@@ -16,7 +16,7 @@ from hedger.execution.broker import (
     make_broker,
 )
 from hedger.execution.brokers import order_status
-from hedger.venues import VenueLink
+from hedger.live.venue_link import VenueLink
 
 OTHERS = ["binance", "binanceusdm", "bybit", "okx", "hyperliquid", "kraken", "coinbase"]
 

@@ -13,7 +13,7 @@ import pytest
 
 from hedger.execution.broker import DeribitBroker
 from hedger.execution.executor import Executor, OrderRefusedError
-from hedger.journal import Journal
+from hedger.execution.journal import Journal
 from hedger.paper.server import PaperVenueServer
 from tests.paper.conftest import admin, make_server, point_at
 

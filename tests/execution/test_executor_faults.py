@@ -18,7 +18,7 @@ from hedger.execution.executor import (
     Executor,
     OrderRefusedError,
 )
-from hedger.journal import Journal
+from hedger.execution.journal import Journal
 from tests.execution.fake_broker import FakeBroker, FakeVenue, Step
 
 TIMEOUT_S = 3.0

@@ -21,7 +21,7 @@ import pytest
 
 from hedger.execution.broker import DeribitBroker
 from hedger.execution.executor import Executor
-from hedger.journal import Journal
+from hedger.execution.journal import Journal
 from hedger.paper.server import PaperVenueServer
 from tests.paper.conftest import make_server
 from tests.slow_hop import SlowHop

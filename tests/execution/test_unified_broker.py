@@ -28,7 +28,7 @@ import pytest
 
 from hedger.execution.broker import DeribitBroker, UnifiedBroker
 from hedger.execution.executor import Executor
-from hedger.journal import Journal
+from hedger.execution.journal import Journal
 from hedger.paper.auth import Account
 from hedger.paper.server import PaperVenueServer
 from tests.paper.conftest import admin, make_server, point_at

@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 
 from hedger.config import load_config
-from hedger.runner import Daemon, start_daemon, stop_daemon
+from hedger.live.daemon import Daemon, start_daemon, stop_daemon
 from tests.engine.conftest import ROOT
 from tests.net import free_port
 

@@ -11,13 +11,13 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from hedger.config import load_config
-from hedger.control import Control
-from hedger.engine import Engine
-from hedger.journal import Journal
+from hedger.execution.journal import Journal
+from hedger.live.control import Control
+from hedger.live.daemon import start_daemon, stop_daemon
+from hedger.live.engine import Engine
 from hedger.obs.http import readiness
 from hedger.obs.labels import HEDGE_RESULTS, REFUSAL_KINDS, RELOAD_RESULTS
 from hedger.obs.metrics import build_registry
-from hedger.runner import start_daemon, stop_daemon
 from tests.obs.test_http import until, write_config
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]

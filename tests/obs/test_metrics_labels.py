@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from hedger.config import Limits
 from hedger.core import guards
 from hedger.core.policy import HedgeIntent
-from hedger.engine import refusal_kind
+from hedger.live.engine import refusal_kind
 from hedger.obs.labels import HEDGE_RESULTS, LIMIT_REFUSALS, REFUSAL_KINDS, hedge_result
 
 NOW_MS = 10 * guards.DAY_MS
@@ -34,7 +34,7 @@ def _intent(qty: float = 100_000.0) -> HedgeIntent:
 
 def _orders(*records: tuple[int, float]) -> guards.GuardState:
     """A running state that sent orders of (ms before now, notional USD)."""
-    sent = tuple(guards.OrderRecord(NOW_MS - ago, usd) for ago, usd in records)
+    sent = tuple(guards.SentOrder(NOW_MS - ago, usd) for ago, usd in records)
     return guards.GuardState(orders=sent)
 
 

@@ -25,7 +25,7 @@ from hedger.market.ccxt_feed import CcxtTickerFeed
 from hedger.market.deribit_feed import DeribitTickerFeed
 from hedger.market.state import LiveMarket, MarketState
 
-log = structlog.get_logger("hedger.venues")
+log = structlog.get_logger("hedger.live.venue_link")
 
 _DERIBIT_WS = {False: "wss://www.deribit.com/ws/api/v2", True: "wss://test.deribit.com/ws/api/v2"}
 

@@ -28,12 +28,12 @@ from pydantic import (
     model_validator,
 )
 
+from hedger.config.durations import Seconds
 from hedger.core import params as core
 from hedger.core.cycle import CycleParams
 from hedger.core.params import BandKind
 from hedger.core.plausibility import PlausibilityParams
 from hedger.core.policy import HedgeMarket
-from hedger.durations import Seconds
 from hedger.obs.logging import REDACTED, is_secret_key, redact, redact_text
 
 PositiveFloat = Annotated[float, Field(gt=0)]

@@ -19,12 +19,12 @@ from collections.abc import Mapping
 import ccxt.async_support as ccxt_async
 
 from hedger.config import Config
+from hedger.config.portfolio import declared_positions
 from hedger.core.exposure import build_book
-from hedger.journal import Journal
-from hedger.lockfile import JournalLock, JournalLockedError
-from hedger.portfolio import declared_positions
-from hedger.universe import UniverseError, build_universe
-from hedger.venues import VenueLink
+from hedger.execution.journal import Journal
+from hedger.live.lockfile import JournalLock, JournalLockedError
+from hedger.live.venue_link import VenueLink
+from hedger.market.universe import UniverseError, build_universe
 
 EXIT_RUNTIME = 1
 EXIT_CONFIG = 2

@@ -27,8 +27,9 @@ import numpy as np
 import structlog
 from numpy.typing import NDArray
 
-from hedger.beta_setup import align_closes, make_beta_book
 from hedger.config import Config, Venue
+from hedger.config.beta_setup import align_closes, make_beta_book
+from hedger.config.portfolio import declared_positions
 from hedger.core import guards
 from hedger.core.beta import BetaBook, Betas
 from hedger.core.cycle import (
@@ -49,15 +50,14 @@ from hedger.execution.executor import (
     Executor,
     OrderRefusedError,
 )
-from hedger.journal import Journal, is_own_client_id
+from hedger.execution.journal import Journal, is_own_client_id
+from hedger.live.venue_link import VenueLink
+from hedger.market.universe import Universe, build_universe, hedge_market
 from hedger.obs.histogram import CYCLE_BUCKETS, LATENCY_BUCKETS, Histogram
 from hedger.obs.labels import REFUSAL_KINDS, hedge_result
-from hedger.portfolio import declared_positions
 from hedger.tasks import Supervisor
-from hedger.universe import Universe, build_universe, hedge_market
-from hedger.venues import VenueLink
 
-log = structlog.get_logger("hedger.engine")
+log = structlog.get_logger("hedger.live.engine")
 
 Clock = Callable[[], int]
 ABANDONED_POLL_S = 5.0
@@ -1004,7 +1004,7 @@ class Engine:
     # -- operator actions ---------------------------------------------------------------------
 
     async def apply_config(self, cfg: Config, changed_paths: Sequence[str]) -> None:
-        """Swap in a validated config whose changes are all live-safe (see hedger.reload),
+        """Swap in a validated config whose changes are all live-safe (see hedger.config.reload),
         all or nothing: the positions, book, universe, estimators and core parameters it
         implies are built first, and any failure (an asset no venue prices, a venue that
         cannot be read) raises with the engine untouched.

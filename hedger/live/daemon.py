@@ -7,7 +7,7 @@ the engine's clock, so a venue sped up for a demo or a test is hedged on its own
 
 Start-up is ordered so that nothing can trade before the daemon is whole: the journal's
 lock first (a second daemon on the same journal stops before it connects anywhere), then
-the journal, every listener, the preflight of every venue (``hedger.preflight``), and only
+the journal, every listener, the preflight of every venue (``hedger.live.preflight``), and only
 then the engine. Any refusal is journaled (``start_refused``) where a journal is open, and
 everything started so far is stopped again.
 """
@@ -25,16 +25,11 @@ import structlog
 from watchfiles import awatch
 
 from hedger.config import Config, Venue, VenueUrls
-from hedger.control import Control
-from hedger.engine import Engine
-from hedger.journal import Journal
-from hedger.lockfile import JournalLock
-from hedger.obs.http import HttpServer, build_app
-from hedger.obs.logging import redact_text
-from hedger.obs.metrics import build_registry
-from hedger.paper.run import build_server
-from hedger.paper.server import PaperVenueServer
-from hedger.preflight import (
+from hedger.execution.journal import Journal
+from hedger.live.control import Control
+from hedger.live.engine import Engine
+from hedger.live.lockfile import JournalLock
+from hedger.live.preflight import (
     EXIT_CONFIG,
     StartRefusedError,
     check_journal,
@@ -45,10 +40,15 @@ from hedger.preflight import (
     probe_listener,
     refusal,
 )
+from hedger.live.venue_link import VenueLink
+from hedger.obs.http import HttpServer, build_app
+from hedger.obs.logging import redact_text
+from hedger.obs.metrics import build_registry
+from hedger.paper.run import build_server
+from hedger.paper.server import PaperVenueServer
 from hedger.tasks import cancel_all
-from hedger.venues import VenueLink
 
-log = structlog.get_logger("hedger.runner")
+log = structlog.get_logger("hedger.live.daemon")
 
 SHUTDOWN_TIMEOUT_S = 20.0
 

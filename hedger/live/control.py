@@ -1,7 +1,7 @@
 """Operator actions on a running daemon: pause, resume, reload (HTTP, SIGHUP, file watch).
 
 Every action is logged and journaled; a reload is validated in full first and applied only
-if every change may be made live (``hedger.reload``), so a bad file never half-applies.
+if every change may be made live (``hedger.config.reload``), so a bad file never half-applies.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from typing import Any
 import structlog
 
 from hedger.config import Config, ConfigError, load_config
-from hedger.engine import Engine
+from hedger.config.reload import as_journal_diff, diff, restart_reasons
+from hedger.live.engine import Engine
 from hedger.obs.logging import configure_logging
-from hedger.reload import as_journal_diff, diff, restart_reasons
 
-log = structlog.get_logger("hedger.control")
+log = structlog.get_logger("hedger.live.control")
 
 
 def config_version(path: str | Path | None) -> str:
