@@ -27,7 +27,7 @@ from hedger.execution.journal import Journal
 from hedger.live.engine import Engine
 from hedger.live.venue_link import VenueLink
 from hedger.market.state import LiveMarket, MarketState
-from tests.engine.conftest import ROOT, with_updates
+from tests.live.conftest import ROOT, with_updates
 from tests.paper.conftest import make_server
 
 BAR_MS = 200

@@ -18,7 +18,7 @@ import pytest
 
 from hedger.config import load_config
 from hedger.live.daemon import Daemon, start_daemon, stop_daemon
-from tests.engine.conftest import ROOT
+from tests.live.conftest import ROOT
 from tests.net import free_port
 
 TOKEN = "test-token-123"

@@ -8,7 +8,7 @@ import pytest
 
 from hedger.config import ConfigError, load_config, parse_config
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 MINIMAL = """
 venues:

@@ -20,8 +20,8 @@ from hedger.config import VenueUrls, load_config
 from hedger.live.daemon import Daemon, start_daemon, stop_daemon
 from hedger.paper.run import build_server
 from hedger.paper.server import PaperVenueServer
-from tests.engine.conftest import ROOT, with_updates
-from tests.engine.test_engine_paper import wait_for
+from tests.live.conftest import ROOT, with_updates
+from tests.live.test_engine_paper import wait_for
 from tests.tick_tamper import TickTamper
 
 BTC = "BTC-PERPETUAL"

@@ -24,9 +24,9 @@ import pytest
 import structlog
 
 from hedger.live.daemon import Daemon, start_daemon, stop_daemon
-from tests.engine.conftest import move_target, paper_config, with_updates
-from tests.engine.test_engine_degraded import with_faults
-from tests.engine.test_engine_paper import wait_for
+from tests.live.conftest import move_target, paper_config, with_updates
+from tests.live.test_engine_degraded import with_faults
+from tests.live.test_engine_paper import wait_for
 
 FULL = os.environ.get("HEDGER_FULL") == "1"
 STORM_S = 600.0 if FULL else 30.0

@@ -13,7 +13,7 @@ from pathlib import Path
 import structlog
 
 from hedger.live.daemon import Daemon, start_daemon, stop_daemon
-from tests.engine.conftest import paper_config, with_updates
+from tests.live.conftest import paper_config, with_updates
 
 
 async def run_for_sim_ms(daemon: Daemon, sim_ms: int, timeout_s: float = 30.0) -> None:

@@ -19,9 +19,9 @@ import pytest
 from hedger.config import Config
 from hedger.live.daemon import Daemon, start_daemon, stop_daemon
 from hedger.live.engine import Engine
-from tests.engine.conftest import paper_config, with_updates
-from tests.engine.test_engine_degraded import with_faults
-from tests.engine.test_engine_paper import wait_for
+from tests.live.conftest import paper_config, with_updates
+from tests.live.test_engine_degraded import with_faults
+from tests.live.test_engine_paper import wait_for
 
 
 def sliced(tmp_path: Path, max_decision_age: float = 600.0, delay_ms: int = 60) -> Config:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from hedger.config import Config
 from hedger.live.daemon import start_daemon, stop_daemon
-from tests.engine.conftest import move_target, paper_config, with_updates
-from tests.engine.test_engine_paper import run_for_sim_ms, wait_for
+from tests.live.conftest import move_target, paper_config, with_updates
+from tests.live.test_engine_paper import run_for_sim_ms, wait_for
 
 
 def _venue_filled_usd(daemon: object) -> float:

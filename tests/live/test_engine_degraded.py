@@ -11,8 +11,8 @@ import structlog
 
 from hedger.config import Config
 from hedger.live.daemon import Daemon, start_daemon, stop_daemon
-from tests.engine.conftest import move_target, paper_config
-from tests.engine.test_engine_paper import run_for_sim_ms, wait_for
+from tests.live.conftest import move_target, paper_config
+from tests.live.test_engine_paper import run_for_sim_ms, wait_for
 
 
 def with_faults(cfg: Config, faults: dict[str, Any], **venue: Any) -> Config:

@@ -14,7 +14,7 @@ from hedger.live.lockfile import JournalLock, JournalLockedError, lock_path
 from tests.net import free_port, wait_until
 from tests.obs.test_http import write_config
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_a_held_lock_refuses_a_second_holder_and_names_the_first(tmp_path: Path) -> None:

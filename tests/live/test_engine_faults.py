@@ -20,8 +20,8 @@ from hedger.config import OrderConfig
 from hedger.execution.broker import Lookup, VenueOrder
 from hedger.live.daemon import start_daemon, stop_daemon
 from hedger.obs.http import readiness
-from tests.engine.conftest import move_target, paper_config, with_updates
-from tests.engine.test_engine_paper import wait_for
+from tests.live.conftest import move_target, paper_config, with_updates
+from tests.live.test_engine_paper import wait_for
 
 
 class FaultyBroker:
