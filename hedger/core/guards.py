@@ -22,10 +22,7 @@ from typing import NamedTuple
 
 from hedger.core.params import Limits
 from hedger.core.policy import HedgeIntent
-
-MINUTE_MS = 60_000
-HOUR_MS = 3_600_000
-DAY_MS = 86_400_000
+from hedger.core.units import DAY_MS, HOUR_MS, MINUTE_MS
 
 
 class TradingState(StrEnum):

@@ -29,12 +29,14 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import ndtr
 
+from hedger.core.units import DAY_MS, YEAR_MS
+
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
 
 DERIBIT_EXPIRY_HOUR_UTC = 8
-MS_PER_DAY = 86_400_000
-MS_PER_YEAR = 365 * MS_PER_DAY
+MS_PER_DAY = DAY_MS
+MS_PER_YEAR = YEAR_MS
 DAYS_PER_YEAR = 365.0
 VOL_POINT = 0.01
 _INV_SQRT_2PI = 1.0 / np.sqrt(2.0 * np.pi)

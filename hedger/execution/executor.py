@@ -27,7 +27,7 @@ restarts: ``reconcile()`` does the same before the first hedge).
 from __future__ import annotations
 
 import asyncio
-import math
+import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -35,6 +35,8 @@ from dataclasses import dataclass
 import ccxt.async_support as ccxt
 import structlog
 
+from hedger.backoff import Backoff
+from hedger.core.policy import round_to_lot
 from hedger.execution.broker import Broker, Lookup, VenueOrder
 from hedger.execution.journal import (
     ABANDONED,
@@ -132,6 +134,8 @@ class Executor:
         self.limit_poll_s = limit_poll_s
         self._sleep = sleep
         self._monotonic = monotonic
+        self._pacing = Backoff(initial_s=backoff_initial_s, cap_s=backoff_max_s)
+        self._rng = random.Random(daemon_name)  # jitter, reproducible per daemon
         self.failing_since_s: float | None = None
         """Monotonic time of the first of an unbroken run of network failures on this
         venue (None while its REST answers): readiness turns on it."""
@@ -171,7 +175,7 @@ class Executor:
             order = await self._cancel(first.client_id, order)
         rest = amount - order.filled
         if amount_step > 0:
-            rest = math.floor(rest / amount_step + 1e-9) * amount_step
+            rest = round_to_lot(rest, amount_step)
         if rest <= 0 or order.status not in ("cancelled", "filled"):
             return Fill(first.client_id, order, first.attempts, order.filled)
         stop = may_continue() if may_continue is not None else None
@@ -199,13 +203,25 @@ class Executor:
         amount: float,
         price: float | None,
     ) -> Fill:
-        for attempt in range(first_attempt, first_attempt + self.max_attempts):
+        # Attempts whose fate was in doubt count toward max_attempts; a venue that turns
+        # requests away at the door (429) is waited out for lookup_timeout_s instead: those
+        # requests provably never landed, so retrying them cannot double a fill.
+        in_doubt = 0
+        door_gives_up = self._monotonic() + self.lookup_timeout_s
+        attempt = first_attempt - 1
+        pauses = 0
+        while in_doubt < self.max_attempts:
+            attempt += 1
             client_id = client_order_id(self.name, intent_seq, leg, attempt, self.label_max_len)
             try:
                 valid_until_ms = await self._deadline()
             except ccxt.NetworkError as exc:  # nothing journaled, nothing sent
                 log.warning("venue_clock_unavailable", client_id=client_id, error=repr(exc))
-                await self._sleep(self._backoff(attempt - first_attempt))
+                if self._monotonic() >= door_gives_up:
+                    break
+                attempt -= 1  # that id was never used: the next try takes it
+                await self._sleep(self._backoff(pauses))
+                pauses += 1
                 continue
             self.journal.record_order(
                 now_ms=self.clock(),
@@ -244,7 +260,10 @@ class Executor:
                 if _refused_at_the_door(exc):
                     self._settle(client_id, "not_sent")
                     self._event(client_id, "order_refused_at_door", error=type(exc).__name__)
+                    if self._monotonic() >= door_gives_up:
+                        break
                 else:
+                    in_doubt += 1
                     self._settle(client_id, "unknown")
                     self._event(
                         client_id, "order_send_failed", error=type(exc).__name__, detail=str(exc)
@@ -252,7 +271,8 @@ class Executor:
                     found = await self._settle_unknown(client_id, symbol, valid_until_ms, sent_at)
                     if found is not None:
                         return Fill(client_id, found, attempt + 1 - first_attempt, found.filled)
-                await self._sleep(self._backoff(attempt - first_attempt))
+                await self._sleep(self._backoff(pauses))
+                pauses += 1
                 continue
             except Exception as exc:
                 # Not classified by ccxt as refused or as network trouble: the venue may hold
@@ -267,7 +287,7 @@ class Executor:
             self._adopt(client_id, order)
             return Fill(client_id, order, attempt + 1 - first_attempt, order.filled)
         raise ExecutionFailedError(
-            f"intent {intent_seq} leg {leg}: {self.max_attempts} attempts failed"
+            f"intent {intent_seq} leg {leg}: {attempt + 1 - first_attempt} attempts failed"
         )
 
     async def _deadline(self) -> int | None:
@@ -494,4 +514,4 @@ class Executor:
         )
 
     def _backoff(self, attempt: int) -> float:
-        return float(min(self.backoff_max_s, self.backoff_initial_s * 2**attempt))
+        return self._pacing.delay_s(attempt, self._rng)

@@ -44,6 +44,7 @@ from hedger.core.exposure import Book, Exposure, Position, build_book
 from hedger.core.factors import CASH_ASSETS, factor_indices
 from hedger.core.plausibility import PlausibilityState
 from hedger.core.policy import Action, Decision, HedgeIntent, HedgeMarket
+from hedger.core.units import DAY_MS
 from hedger.execution.executor import (
     ExecutionFailedError,
     ExecutionFaultError,
@@ -214,7 +215,7 @@ class Engine:
             reason=last.reason if last else None,
             since_ms=last.ts_ms if last else None,
             consecutive_errors=last.consecutive_errors if last else 0,
-            sent=self.journal.sent_notional_since(now_ms - guards.DAY_MS),
+            sent=self.journal.sent_notional_since(now_ms - DAY_MS),
         )
         if state.trading is not guards.TradingState.RUNNING:
             log.warning("trading_state_restored", trading=state.trading.value, reason=state.reason)

@@ -8,6 +8,8 @@ websocket when the venue speaks Deribit, ``ccxt.pro`` otherwise).
 from __future__ import annotations
 
 import asyncio
+import random
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -15,8 +17,8 @@ import ccxt.async_support as ccxt_async
 import numpy as np
 import structlog
 from numpy.typing import NDArray
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
+from hedger.backoff import Backoff
 from hedger.config import Venue
 from hedger.core.exposure import Position
 from hedger.execution.broker import VenueOrder, make_broker
@@ -26,6 +28,8 @@ from hedger.market.deribit_feed import DeribitTickerFeed
 from hedger.market.state import LiveMarket, MarketState
 
 log = structlog.get_logger("hedger.live.venue_link")
+
+_RETRY = Backoff(initial_s=0.2, cap_s=5.0)
 
 _DERIBIT_WS = {False: "wss://www.deribit.com/ws/api/v2", True: "wss://test.deribit.com/ws/api/v2"}
 
@@ -37,6 +41,8 @@ class VenueLink:
         self.name = name
         self.cfg = cfg
         self.client = client if client is not None else make_client(cfg)
+        self._rng = random.Random()
+        self._rng = random.Random()
         self.broker = make_broker(self.client, name, cfg.exchange)
         self.market: LiveMarket | None = None
         self.feed: DeribitTickerFeed | CcxtTickerFeed | None = None
@@ -68,18 +74,18 @@ class VenueLink:
         return market
 
     async def _retry(self, what: str, call: Any, *args: Any, limit_s: float = 60.0) -> Any:
-        retrying = AsyncRetrying(
-            retry=retry_if_exception_type(ccxt_async.NetworkError),
-            wait=wait_exponential(multiplier=0.2, max=5.0),
-            stop=stop_after_delay(limit_s),
-            reraise=True,
-        )
-        async for attempt in retrying:
-            with attempt:
-                if attempt.retry_state.attempt_number > 1:
-                    log.info("venue_retry", venue=self.name, call=what)
+        """``call(*args)``, retrying network trouble for ``limit_s`` with the shared backoff."""
+        gives_up = time.monotonic() + limit_s
+        attempt = 0
+        while True:
+            try:
                 return await call(*args)
-        raise AssertionError("unreachable: tenacity reraises or returns")
+            except ccxt_async.NetworkError:
+                if time.monotonic() >= gives_up:
+                    raise
+            log.info("venue_retry", venue=self.name, call=what, attempt=attempt + 1)
+            await asyncio.sleep(_RETRY.delay_s(attempt, self._rng))
+            attempt += 1
 
     async def connect(self) -> None:
         await self._retry("load_markets", self.client.load_markets)

@@ -22,7 +22,7 @@ from typing import Any
 
 import structlog
 
-from hedger.market.backoff import Backoff
+from hedger.backoff import Backoff
 from hedger.market.state import BadTick, LiveMarket
 from hedger.tasks import cancel_all
 

@@ -24,7 +24,7 @@ import aiohttp
 import orjson
 import structlog
 
-from hedger.market.backoff import Backoff
+from hedger.backoff import Backoff
 from hedger.market.state import BadTick, LiveMarket
 
 __all__ = [

@@ -9,7 +9,8 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 
-MINUTE_MS = 60_000
+from hedger.core.units import MINUTE_MS
+
 RESOLUTION_MINUTES = {
     "1": 1,
     "3": 3,

@@ -10,9 +10,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from hedger.core.units import MINUTE_MS
 from hedger.paper.auth import Account
 from hedger.paper.faults import Faults
-from hedger.paper.history import MINUTE_MS, History
+from hedger.paper.history import History
 from hedger.sim.errors import SimError
 from hedger.sim.market import Market
 from hedger.sim.matching import Events, Execution, MatchingEngine

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from hedger.core.units import YEAR_MS
 from hedger.sim import instruments as names
-from hedger.sim.expiries import YEAR_MS, Expiry, future_expiries, option_expiries
+from hedger.sim.expiries import Expiry, future_expiries, option_expiries
 from hedger.sim.instruments import PERPETUAL_EXPIRY_MS, USD, USDC, SimInstrument
 from hedger.sim.scenario import AssetSpec, FundingSpec, Scenario, SurfaceSpec
 from hedger.sim.surface import atm_vol

@@ -11,10 +11,9 @@ import calendar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-DAY_MS = 86_400_000
-HOUR_MS = 3_600_000
+from hedger.core.units import DAY_MS, HOUR_MS
+
 EXPIRY_OFFSET_MS = 8 * HOUR_MS
-YEAR_MS = 365 * DAY_MS
 FRIDAY = 4
 _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 # Epoch day 0 (1970-01-01) was a Thursday.

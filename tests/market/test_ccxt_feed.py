@@ -9,7 +9,7 @@ from typing import Any
 import ccxt.pro as ccxt_pro
 import pytest
 
-from hedger.market.backoff import Backoff
+from hedger.backoff import Backoff
 from hedger.market.ccxt_feed import CcxtTickerFeed, store_ccxt_ticker
 from hedger.market.state import BadTick, LiveMarket, MarketState
 from hedger.paper.server import PaperVenueServer

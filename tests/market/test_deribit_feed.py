@@ -12,7 +12,7 @@ import orjson
 import pytest
 from aiohttp import WSMsgType, web
 
-from hedger.market.backoff import Backoff
+from hedger.backoff import Backoff
 from hedger.market.deribit_feed import DeribitTickerFeed
 from hedger.market.state import LiveMarket, MarketState
 from hedger.paper.server import PaperVenueServer

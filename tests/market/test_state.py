@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hedger.market.backoff import Backoff
+from hedger.backoff import Backoff
 from hedger.market.state import BadTick, LiveMarket, MarketState
 
 NAN = float("nan")

@@ -10,10 +10,11 @@ from hypothesis import strategies as st
 from hedger.config import Limits
 from hedger.core import guards
 from hedger.core.policy import HedgeIntent
+from hedger.core.units import DAY_MS, HOUR_MS
 from hedger.live.engine import refusal_kind
 from hedger.obs.labels import HEDGE_RESULTS, LIMIT_REFUSALS, REFUSAL_KINDS, hedge_result
 
-NOW_MS = 10 * guards.DAY_MS
+NOW_MS = 10 * DAY_MS
 SYMBOL = "BTC-PERPETUAL"
 READY = guards.Health(positions_reconciled=True)
 
@@ -81,7 +82,7 @@ CASES = [
     _case("max_hedge_position_usd", _intent(), guards.GuardState(), READY, {SYMBOL: 1_950_000.0}),
     _case("max_orders_per_minute", _intent(), _orders(*[(1_000, 1.0)] * 10)),
     _case("max_notional_per_hour_usd", _intent(), _orders((1_000, 950_000.0))),
-    _case("max_notional_per_day_usd", _intent(), _orders((2 * guards.HOUR_MS, 4_950_000.0))),
+    _case("max_notional_per_day_usd", _intent(), _orders((2 * HOUR_MS, 4_950_000.0))),
 ]
 
 

@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from hedger.core.units import YEAR_MS
 from hedger.sim.chains import build_universe, nice_step
-from hedger.sim.expiries import YEAR_MS, expiry_code
+from hedger.sim.expiries import expiry_code
 from hedger.sim.instruments import SimInstrument
 from hedger.sim.scenario import scenario
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
+from hedger.core.units import DAY_MS
 from hedger.sim.expiries import (
-    DAY_MS,
     EXPIRY_OFFSET_MS,
     FRIDAY,
     classify,

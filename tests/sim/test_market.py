@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from hedger.core.pricing import black76, year_fraction
+from hedger.core.units import DAY_MS, HOUR_MS
 from hedger.sim import Market, Regime, scenario
 from hedger.sim.book import price_to_ticks
 from hedger.sim.chains import OPTION
-from hedger.sim.expiries import DAY_MS, HOUR_MS
 
 SEED = 7
 

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from hedger.core.units import HOUR_MS
 from hedger.sim import Execution, Market, MatchingEngine, Order, OrderState, Trade, scenario
 from hedger.sim.book import price_to_ticks, ticks_to_price
 from hedger.sim.errors import (
@@ -25,7 +26,6 @@ from hedger.sim.errors import (
     PostOnlyRejectError,
     SimError,
 )
-from hedger.sim.expiries import HOUR_MS
 from hedger.sim.orders import Retention
 from hedger.sim.scenario import FeeSpec
 

@@ -1,4 +1,5 @@
-"""Reconnect pacing shared by every feed: exponential, capped, jittered."""
+"""Retry pacing shared by every feed, the executor and the venue link: exponential, capped,
+jittered."""
 
 from __future__ import annotations
 
