@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from hedger.backtest.recording import encode_line, read_recording
+from hedger.backtest.recording_format import encode_line, read_recording
 from hedger.backtest.replay import replay_file, replay_lines
 from hedger.backtest.run import run_hedge
 from hedger.config import Config

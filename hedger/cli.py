@@ -54,7 +54,7 @@ def _refused(command: str, exc: Exception) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    from hedger.report import render_config_summary, render_exposure
+    from hedger.check_report import render_config_summary, render_exposure
 
     cfg = _load(args.config)
     if cfg is None:

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from hedger.backtest.record import TickerRecorder
-from hedger.backtest.recording import read_recording
+from hedger.backtest.recording_format import read_recording
 from hedger.backtest.replay import replay_bars, replay_lines
 from hedger.backtest.run import run_hedge
 from hedger.config import Config, VenueUrls, load_config

@@ -3,7 +3,7 @@
 Connects to a Deribit-dialect websocket, asks for the instrument list (its reply is recorded,
 so a replay knows lots and fees), subscribes ``ticker.<name>.<interval>`` for the given
 instruments (all active ones if none are given) and appends every text frame to a
-gzip-compressed JSON-lines file (``hedger.backtest.recording``) with its receive time.
+gzip-compressed JSON-lines file (``hedger.backtest.recording_format``) with its receive time.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from hedger.backtest.recording import encode_line
+from hedger.backtest.recording_format import encode_line
 from hedger.market.deribit_feed import ticker_channel
 
 _INSTRUMENTS_ID = 1

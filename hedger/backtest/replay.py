@@ -24,7 +24,7 @@ import numpy as np
 import orjson
 
 from hedger.backtest.layout import LayoutError, book_layout
-from hedger.backtest.recording import FRAME_KEY, PREFIX_LEN, decode_line, iter_line_batches
+from hedger.backtest.recording_format import FRAME_KEY, PREFIX_LEN, decode_line, iter_line_batches
 from hedger.backtest.tape import BookLayout, FloatArray, Tape
 from hedger.config import Config
 from hedger.core.factors import CASH_ASSETS

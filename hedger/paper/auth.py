@@ -28,7 +28,7 @@ class AuthError(Exception):
 
 
 @dataclass(slots=True, frozen=True)
-class Account:
+class ApiKey:
     name: str
     api_key: str
     secret: str
@@ -68,8 +68,8 @@ def _check_clock(ts: str, now_ms: int) -> None:
 
 
 def verify_rest(
-    accounts: Mapping[str, Account], header: str | None, method: str, target: str, now_ms: int
-) -> Account:
+    accounts: Mapping[str, ApiKey], header: str | None, method: str, target: str, now_ms: int
+) -> ApiKey:
     if not header:
         raise AuthError(UNAUTHORIZED, "unauthorized", "missing authorization header")
     fields = _parse_header(header)
@@ -83,9 +83,7 @@ def verify_rest(
     return account
 
 
-def verify_ws(
-    accounts: Mapping[str, Account], params: Mapping[str, object], now_ms: int
-) -> Account:
+def verify_ws(accounts: Mapping[str, ApiKey], params: Mapping[str, object], now_ms: int) -> ApiKey:
     grant = params.get("grant_type")
     client_id = str(params.get("client_id", ""))
     account = accounts.get(client_id)

@@ -10,17 +10,17 @@ from pathlib import Path
 import orjson
 import yaml
 
-from hedger.paper.auth import Account
+from hedger.paper.auth import ApiKey
 from hedger.paper.faults import FaultPlan, Faults
 from hedger.paper.server import PaperVenueServer
 from hedger.paper.venue import PaperExchange
 
-DEFAULT_ACCOUNT = Account(name="paper", api_key="paper", secret="paper")
+DEFAULT_ACCOUNT = ApiKey(name="paper", api_key="paper", secret="paper")
 
 
 def load_accounts(
     path: str | Path | None,
-) -> tuple[dict[str, Account], dict[str, dict[str, float]]]:
+) -> tuple[dict[str, ApiKey], dict[str, dict[str, float]]]:
     """Accounts keyed by API key, and each account's starting balances.
 
     The file is a YAML list of ``{name, api_key, secret, balances: {BTC: 10, ...}}``.
@@ -33,7 +33,7 @@ def load_accounts(
     accounts, balances = {}, {}
     for n, row in enumerate(rows):
         try:
-            account = Account(
+            account = ApiKey(
                 name=str(row["name"]), api_key=str(row["api_key"]), secret=str(row["secret"])
             )
         except (KeyError, TypeError):

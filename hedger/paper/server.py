@@ -22,7 +22,7 @@ import orjson
 import structlog
 from aiohttp import WSMsgType, web
 
-from hedger.paper.auth import Account, AuthError, verify_rest, verify_ws
+from hedger.paper.auth import ApiKey, AuthError, verify_rest, verify_ws
 from hedger.paper.venue import PaperExchange, Published, RpcError
 from hedger.sim.matching import Execution
 from hedger.sim.orders import Order, Trade
@@ -61,7 +61,7 @@ def _push(channel: str, data: Any) -> str:
 @dataclass(eq=False)
 class Connection:
     ws: web.WebSocketResponse
-    account: Account | None = None
+    account: ApiKey | None = None
     channels: set[str] = field(default_factory=set)
     books: dict[str, dict[str, dict[float, float]]] = field(default_factory=dict)
     heartbeat: asyncio.Task[None] | None = None

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hedger.core.units import MINUTE_MS
-from hedger.paper.auth import Account
+from hedger.paper.auth import ApiKey
 from hedger.paper.faults import Faults
 from hedger.paper.history import History
 from hedger.sim.errors import SimError
@@ -77,7 +77,7 @@ def _str(params: Mapping[str, Any], name: str) -> str:
 class PaperExchange:
     def __init__(
         self,
-        accounts: Mapping[str, Account],
+        accounts: Mapping[str, ApiKey],
         *,
         scenario: str = "stress-switching",
         seed: int = 7,
@@ -109,7 +109,7 @@ class PaperExchange:
         self.market.step(start_ms)
         self._record_history()
         self._pending: list[Execution] = []
-        self._methods: dict[str, Callable[[Mapping[str, Any], Account | None], Any]] = {
+        self._methods: dict[str, Callable[[Mapping[str, Any], ApiKey | None], Any]] = {
             "public/get_time": lambda p, a: self.market.now_ms,
             "public/test": lambda p, a: {"version": "hedger-paper"},
             "public/get_currencies": self._currencies,
@@ -146,7 +146,7 @@ class PaperExchange:
     def knows(self, method: str) -> bool:
         return method in self._methods
 
-    def call(self, method: str, params: Mapping[str, Any], account: Account | None) -> Any:
+    def call(self, method: str, params: Mapping[str, Any], account: ApiKey | None) -> Any:
         handler = self._methods.get(method)
         if handler is None:
             raise RpcError(-32601, "Method not found", method, http_status=404)
@@ -188,7 +188,7 @@ class PaperExchange:
             raise RpcError(10020, "invalid_instrument", f"no instrument {name!r}") from None
 
     def _currencies(
-        self, params: Mapping[str, Any], account: Account | None
+        self, params: Mapping[str, Any], account: ApiKey | None
     ) -> list[dict[str, object]]:
         return [
             {"currency": c, "currency_long": c, "withdrawal_fee": 0.0, "min_confirmations": 1}
@@ -196,7 +196,7 @@ class PaperExchange:
         ]
 
     def _instruments(
-        self, params: Mapping[str, Any], account: Account | None
+        self, params: Mapping[str, Any], account: ApiKey | None
     ) -> list[dict[str, object]]:
         currency, kind = params.get("currency"), params.get("kind")
         expired = _bool(params, "expired")
@@ -209,11 +209,11 @@ class PaperExchange:
             rows.append(self.market.instrument_row(i))
         return rows
 
-    def _ticker(self, params: Mapping[str, Any], account: Account | None) -> dict[str, object]:
+    def _ticker(self, params: Mapping[str, Any], account: ApiKey | None) -> dict[str, object]:
         return self.market.ticker(self._index(_str(params, "instrument_name")))
 
     def _book_summaries(
-        self, params: Mapping[str, Any], account: Account | None
+        self, params: Mapping[str, Any], account: ApiKey | None
     ) -> list[dict[str, object]]:
         currency, kind = _str(params, "currency"), params.get("kind")
         u = self.market.universe
@@ -225,12 +225,12 @@ class PaperExchange:
             and self.market.active[i]
         ]
 
-    def _order_book(self, params: Mapping[str, Any], account: Account | None) -> dict[str, object]:
+    def _order_book(self, params: Mapping[str, Any], account: ApiKey | None) -> dict[str, object]:
         depth = _float(params, "depth", required=False)
         i = self._index(_str(params, "instrument_name"))
         return self.engine.order_book(i, None if depth is None else int(depth))
 
-    def _chart(self, params: Mapping[str, Any], account: Account | None) -> dict[str, object]:
+    def _chart(self, params: Mapping[str, Any], account: ApiKey | None) -> dict[str, object]:
         name = _str(params, "instrument_name")
         self._index(name)
         start, end = _float(params, "start_timestamp"), _float(params, "end_timestamp")
@@ -240,7 +240,7 @@ class PaperExchange:
         except ValueError as exc:
             raise RpcError(-32602, "Invalid params", str(exc)) from None
 
-    def _index_price(self, params: Mapping[str, Any], account: Account | None) -> dict[str, object]:
+    def _index_price(self, params: Mapping[str, Any], account: ApiKey | None) -> dict[str, object]:
         name = _str(params, "index_name")
         prices = self.market.index_prices()
         if name not in prices:
@@ -250,11 +250,11 @@ class PaperExchange:
     # -- private: account -----------------------------------------------------------------
 
     @staticmethod
-    def _who(account: Account | None) -> str:
+    def _who(account: ApiKey | None) -> str:
         assert account is not None  # call() refuses private methods without one
         return account.name
 
-    def _summaries(self, params: Mapping[str, Any], account: Account | None) -> dict[str, object]:
+    def _summaries(self, params: Mapping[str, Any], account: ApiKey | None) -> dict[str, object]:
         who = self._who(account)
         balances = self.engine.accounts[who].balances
         return {
@@ -263,13 +263,13 @@ class PaperExchange:
             ]
         }
 
-    def _summary(self, params: Mapping[str, Any], account: Account | None) -> dict[str, object]:
+    def _summary(self, params: Mapping[str, Any], account: ApiKey | None) -> dict[str, object]:
         return self.engine.account_summary(
             self._who(account), _str(params, "currency")
         ).to_deribit()
 
     def _positions(
-        self, params: Mapping[str, Any], account: Account | None
+        self, params: Mapping[str, Any], account: ApiKey | None
     ) -> list[dict[str, object]]:
         currency = params.get("currency")
         return self.engine.positions(
@@ -278,7 +278,7 @@ class PaperExchange:
             kind=params.get("kind"),
         )
 
-    def _position(self, params: Mapping[str, Any], account: Account | None) -> dict[str, object]:
+    def _position(self, params: Mapping[str, Any], account: ApiKey | None) -> dict[str, object]:
         name = _str(params, "instrument_name")
         self._index(name)
         for row in self.engine.positions(self._who(account)):
@@ -289,7 +289,7 @@ class PaperExchange:
     # -- private: orders ------------------------------------------------------------------
 
     def _place(
-        self, params: Mapping[str, Any], account: Account | None, direction: str
+        self, params: Mapping[str, Any], account: ApiKey | None, direction: str
     ) -> dict[str, object]:
         who = self._who(account)
         if self.faults.plan.reject_orders:
@@ -325,12 +325,12 @@ class PaperExchange:
             "trades": [t.to_deribit() for t in execution.trades],
         }
 
-    def _cancel(self, params: Mapping[str, Any], account: Account | None) -> dict[str, object]:
+    def _cancel(self, params: Mapping[str, Any], account: ApiKey | None) -> dict[str, object]:
         order = self.engine.cancel(self._who(account), _str(params, "order_id"), self.market.now_ms)
         self._pending.append(Execution(order, ()))
         return order.to_deribit()
 
-    def _cancel_all(self, params: Mapping[str, Any], account: Account | None) -> int:
+    def _cancel_all(self, params: Mapping[str, Any], account: ApiKey | None) -> int:
         cancelled = self.engine.cancel_all(
             self._who(account),
             self.market.now_ms,
@@ -340,19 +340,19 @@ class PaperExchange:
         self._pending.extend(Execution(o, ()) for o in cancelled)
         return len(cancelled)
 
-    def _order_state(self, params: Mapping[str, Any], account: Account | None) -> dict[str, object]:
+    def _order_state(self, params: Mapping[str, Any], account: ApiKey | None) -> dict[str, object]:
         return self.engine.get_order_state(
             self._who(account), _str(params, "order_id")
         ).to_deribit()
 
     def _orders_by_label(
-        self, params: Mapping[str, Any], account: Account | None
+        self, params: Mapping[str, Any], account: ApiKey | None
     ) -> list[dict[str, object]]:
         orders = self.engine.orders_by_label(self._who(account), _str(params, "label"))
         return [o.to_deribit() for o in orders]
 
     def _open_orders(
-        self, params: Mapping[str, Any], account: Account | None
+        self, params: Mapping[str, Any], account: ApiKey | None
     ) -> list[dict[str, object]]:
         currency = params.get("currency")
         orders = self.engine.open_orders(
@@ -362,7 +362,7 @@ class PaperExchange:
         )
         return [o.to_deribit() for o in orders]
 
-    def _trades(self, params: Mapping[str, Any], account: Account | None) -> dict[str, object]:
+    def _trades(self, params: Mapping[str, Any], account: ApiKey | None) -> dict[str, object]:
         since = _float(params, "start_timestamp", required=False)
         end = _float(params, "end_timestamp", required=False)
         count = int(_float(params, "count", required=False) or 100)
@@ -378,7 +378,7 @@ class PaperExchange:
         return {"trades": [t.to_deribit() for t in shown], "has_more": len(trades) > len(shown)}
 
     def _trades_by_order(
-        self, params: Mapping[str, Any], account: Account | None
+        self, params: Mapping[str, Any], account: ApiKey | None
     ) -> list[dict[str, object]]:
         trades = self.engine.order_trades(self._who(account), _str(params, "order_id"))
         return [t.to_deribit() for t in trades]

@@ -9,7 +9,7 @@ import pytest
 
 from hedger.backtest.metrics import run_metrics
 from hedger.backtest.record import TickerRecorder
-from hedger.backtest.recording import decode_line, encode_line, read_recording
+from hedger.backtest.recording_format import decode_line, encode_line, read_recording
 from hedger.backtest.replay import exchange_ms, replay_file, replay_lines
 from hedger.backtest.run import run_hedge
 from hedger.config import load_config

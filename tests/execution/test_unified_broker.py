@@ -29,7 +29,7 @@ import pytest
 from hedger.execution.broker import DeribitBroker, UnifiedBroker
 from hedger.execution.executor import Executor
 from hedger.execution.journal import Journal
-from hedger.paper.auth import Account
+from hedger.paper.auth import ApiKey
 from hedger.paper.server import PaperVenueServer
 from tests.paper.conftest import admin, make_server, point_at
 
@@ -51,7 +51,7 @@ def _serve_order_history(server: PaperVenueServer) -> None:
     if exchange.knows(HISTORY):
         return
 
-    def history(params: Mapping[str, Any], account: Account | None) -> list[dict[str, object]]:
+    def history(params: Mapping[str, Any], account: ApiKey | None) -> list[dict[str, object]]:
         assert account is not None
         unfilled = str(params.get("include_unfilled", "false")).lower() == "true"
         rows = [

@@ -11,12 +11,12 @@ import ccxt.async_support as ccxt_async
 import ccxt.pro as ccxt_pro
 import pytest
 
-from hedger.paper.auth import Account
+from hedger.paper.auth import ApiKey
 from hedger.paper.faults import Faults
 from hedger.paper.server import PaperVenueServer
 from hedger.paper.venue import PaperExchange
 
-ACCOUNT = Account("paper", "paper", "paper")
+ACCOUNT = ApiKey("paper", "paper", "paper")
 
 
 def make_server(ticks_per_second: float = 20.0, history_minutes: int = 6 * 60) -> PaperVenueServer:
