@@ -133,7 +133,8 @@ async def test_heartbeat_requests_are_answered_and_silence_forces_a_reconnect(
     )
     feed.start()
     try:
-        await eventually(lambda: connections[0] >= 2)
+        # The venue sees the second socket before the feed has counted its reconnect.
+        await eventually(lambda: connections[0] >= 2 and feed.stats.reconnects >= 1)
     finally:
         await feed.stop()
     methods = [r["method"] for r in received]
