@@ -28,7 +28,7 @@ import structlog
 from numpy.typing import NDArray
 
 from hedger.config import Config, Venue
-from hedger.config.beta_setup import align_closes, make_beta_book
+from hedger.config.beta_setup import make_beta_book
 from hedger.config.portfolio import declared_positions
 from hedger.core import guards
 from hedger.core.beta import BetaBook, Betas
@@ -41,7 +41,7 @@ from hedger.core.cycle import (
     step,
 )
 from hedger.core.exposure import Book, Exposure, Position, build_book
-from hedger.core.factors import CASH_ASSETS, factor_indices
+from hedger.core.factors import factor_indices
 from hedger.core.plausibility import PlausibilityState
 from hedger.core.policy import Action, Decision, HedgeIntent, HedgeMarket
 from hedger.core.units import DAY_MS
@@ -52,7 +52,9 @@ from hedger.execution.executor import (
     OrderRefusedError,
 )
 from hedger.execution.journal import Journal, is_own_client_id
+from hedger.live.reconcile import cancel_own_open_orders, settle_journaled_orders
 from hedger.live.venue_link import VenueLink
+from hedger.live.warmup import warm_start_betas
 from hedger.market.universe import Universe, build_universe, hedge_market
 from hedger.obs.histogram import CYCLE_BUCKETS, LATENCY_BUCKETS, Histogram
 from hedger.obs.labels import REFUSAL_KINDS, hedge_result
@@ -345,38 +347,14 @@ class Engine:
 
     async def reconcile_orders(self) -> None:
         """Settle every journaled order of unknown fate, then cancel leftovers on venues."""
-        for executor in self.executors.values():
-            for record in await executor.reconcile():
-                log.info(
-                    "order_reconciled_at_start", client_id=record.client_id, status=record.status
-                )
+        await settle_journaled_orders(self.executors)
         await self.cancel_own_open_orders("start-up")
 
     async def cancel_own_open_orders(self, why: str) -> int:
-        """Cancel this daemon's open orders (client ids parsed to exactly this daemon's
-        name, never a prefix: ``lim`` must not cancel ``lim-2f``'s): their decision is stale."""
-        cancelled = 0
-        for name, link in self.links.items():
-            for order in await link.own_open_orders(
-                lambda client_id: is_own_client_id(client_id, self.cfg.name)
-            ):
-                done = await link.broker.cancel(order.venue_order_id, order.symbol)
-                cancelled += 1
-                if self.journal.order(order.client_id) is not None:
-                    self.journal.update_order(
-                        order.client_id,
-                        now_ms=self.clock_ms(),
-                        status=done.status,
-                        filled_qty=done.filled,
-                    )
-                self.journal.record_event(
-                    now_ms=self.clock_ms(),
-                    kind="order_cancelled",
-                    client_id=order.client_id,
-                    payload={"venue": name, "why": why, "filled": done.filled},
-                )
-                log.warning("order_cancelled", venue=name, client_id=order.client_id, why=why)
-        return cancelled
+        """Cancel this daemon's open orders: their decision is stale."""
+        return await cancel_own_open_orders(
+            self.links, self.journal, self.cfg.name, self.clock_ms, why
+        )
 
     async def refresh_positions(self) -> None:
         """Positions from every venue plus the declared holdings; rebuild what depends on them.
@@ -476,29 +454,14 @@ class Engine:
     async def warm_betas(self) -> None:
         """Warm-start the estimators from each asset's OHLCV history (configurable)."""
         assert self.universe is not None and self.beta_book is not None
-        warm = self.cfg.beta.warmup
-        if warm.lookback <= 0:
-            return
-        since = self.clock_ms() - int(warm.lookback * 1000)
-        series = {}
-        for asset, source in self.universe.price_source.items():
-            venue, instrument_id = source.split(":", 1)
-            try:
-                got = await self.links[venue].closes([instrument_id], warm.timeframe, since)
-            except Exception as exc:  # history is a nicety: priors cover a missing one
-                log.warning("beta_warmup_failed", asset=asset, error=repr(exc))
-                continue
-            series[asset] = got[instrument_id]
-        closes = align_closes(self.beta_assets, series, constant=tuple(CASH_ASSETS))
-        if len(closes) > 1:
-            self.beta_book.warm_start(closes)
-        snapshot = self.beta_book.snapshot()
-        log.info(
-            "betas_warm_started",
-            bars=len(closes),
-            timeframe=warm.timeframe,
-            warm=[a for a, w in zip(self.beta_assets, snapshot.is_warm, strict=True) if w],
-            prior_only=self.prior_only_assets,
+        await warm_start_betas(
+            self.beta_book,
+            self.beta_assets,
+            self.universe.price_source,
+            self.links,
+            self.cfg.beta.warmup,
+            self.clock_ms(),
+            self.prior_only_assets,
         )
 
     # -- the cycle ----------------------------------------------------------------------------
