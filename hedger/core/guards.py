@@ -286,16 +286,11 @@ def record_success(state: GuardState) -> GuardState:
 def record_error(state: GuardState, now_ms: int, limits: Limits, detail: str = "") -> GuardState:
     """An execution error; ``limits.max_consecutive_errors`` in a row trip HALTED."""
     errors = state.consecutive_errors + 1
-    if errors >= limits.max_consecutive_errors and state.trading is not TradingState.HALTED:
+    counted = replace(state, consecutive_errors=errors)
+    if errors >= limits.max_consecutive_errors:
         why = f"{errors} consecutive execution errors"
-        return replace(
-            state,
-            consecutive_errors=errors,
-            trading=TradingState.HALTED,
-            reason=f"{why}: {detail}" if detail else why,
-            since_ms=now_ms,
-        )
-    return replace(state, consecutive_errors=errors)
+        return halt(counted, now_ms, f"{why}: {detail}" if detail else why)
+    return counted
 
 
 def escalate(
@@ -303,14 +298,17 @@ def escalate(
 ) -> GuardState:
     """Apply the breach policy: under HALT, any limit breach in ``result`` trips HALTED."""
     breaches = result.limit_breaches
-    if policy is BreachPolicy.REFUSE or not breaches or state.trading is TradingState.HALTED:
+    if policy is BreachPolicy.REFUSE or not breaches:
         return state
-    return replace(
-        state,
-        trading=TradingState.HALTED,
-        reason=f"limit breach: {breaches[0].reason}",
-        since_ms=now_ms,
-    )
+    return halt(state, now_ms, f"limit breach: {breaches[0].reason}")
+
+
+def halt(state: GuardState, now_ms: int, reason: str) -> GuardState:
+    """The kill switch: HALTED with ``reason`` until an operator resumes. An engine that is
+    already halted keeps its first reason (the cause, not a consequence)."""
+    if state.trading is TradingState.HALTED:
+        return state
+    return replace(state, trading=TradingState.HALTED, reason=reason, since_ms=now_ms)
 
 
 def pause(state: GuardState, now_ms: int, reason: str = "by operator") -> GuardState:

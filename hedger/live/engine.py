@@ -264,20 +264,7 @@ class Engine:
 
     def halt(self, reason: str, by: str = "engine") -> None:
         """Stop sending (HALTED) until an operator resumes; streaming and exporting go on."""
-        state = self.guard_state
-        if state.trading is guards.TradingState.HALTED:
-            return
-        self._set_guard(
-            guards.GuardState(
-                trading=guards.TradingState.HALTED,
-                dry_run=state.dry_run,
-                orders=state.orders,
-                consecutive_errors=state.consecutive_errors,
-                reason=reason,
-                since_ms=self.clock_ms(),
-            ),
-            by,
-        )
+        self._set_guard(guards.halt(self.guard_state, self.clock_ms(), reason), by)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -510,9 +497,12 @@ class Engine:
             self.index_plausibility,
         )
 
-    def _market_inputs(self, now_s: float) -> MarketInputs:
+    def _market_inputs(
+        self, now_s: float, columns: tuple[NDArray[np.float64], ...] | None = None
+    ) -> MarketInputs:
         assert self.universe is not None
-        mark, index, _, _, received, bid, ask, updates = self._columns()
+        columns = self._columns() if columns is None else columns
+        mark, index, _, _, received, bid, ask, updates = columns
         age = now_s - received
         age[np.isnan(age)] = np.inf
         return MarketInputs(
@@ -531,10 +521,9 @@ class Engine:
         """This instant's market columns, book and hedge positions, as the step reads them."""
         assert self.book is not None and self.universe is not None
         book, qmap = self.book, self.universe.quote_map
-        market = self._market_inputs(now_s)
-        mark, index = market.mark, market.index
-        underlying, iv = self._columns()[2:4]
-        assert mark is not None and index is not None
+        columns = self._columns()
+        mark, index, underlying, iv = columns[:4]
+        market = self._market_inputs(now_s, columns)
         hedge_bid, hedge_ask, fee, amount = [], [], [], []
         for f in self.cfg.factors:
             link = self.links[f.hedge.venue]
@@ -864,11 +853,12 @@ class Engine:
         max_age_s = self.cfg.hedge.max_decision_age
         if age_s > max_age_s:
             return f"decision is {age_s:.1f} s old (max_decision_age {max_age_s:g} s)"
-        stale = self._stale_inputs_now()
+        market = self._market_inputs(self.monotonic())
+        stale = self._stale_inputs_now(market)
         if stale:
             return f"stale inputs: {', '.join(stale)}"
         assessed, implausible = implausible_inputs(
-            self._cycle_state(), self._market_inputs(self.monotonic()), self.params.plausibility
+            self._cycle_state(), market, self.params.plausibility
         )
         self.plausibility = assessed.plausibility
         self.index_plausibility = assessed.index_plausibility
@@ -877,12 +867,11 @@ class Engine:
             return f"implausible data: {', '.join(implausible)}"
         return None
 
-    def _stale_inputs_now(self) -> tuple[str, ...]:
+    def _stale_inputs_now(self, market: MarketInputs | None = None) -> tuple[str, ...]:
         if self.universe is None:
             return ()
-        self.stale_inputs = stale_inputs(
-            self._market_inputs(self.monotonic()), self.cfg.market.stale_after
-        )
+        market = self._market_inputs(self.monotonic()) if market is None else market
+        self.stale_inputs = stale_inputs(market, self.cfg.market.stale_after)
         return self.stale_inputs
 
     def _stop_intent(

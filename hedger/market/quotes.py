@@ -17,7 +17,6 @@ Sources, per book row:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,13 +73,6 @@ class QuoteMap:
             implied_vol=row_iv,
             asset_price=asset_price,
         )
-
-    def stale_inputs(
-        self, age_s: FloatArray, stale_after_s: float, symbols: Sequence[str]
-    ) -> tuple[str, ...]:
-        """Names of the input rows older than ``stale_after_s`` (or never seen)."""
-        ages = age_s[self.inputs]
-        return tuple(symbols[int(r)] for r in self.inputs[ages > stale_after_s])
 
 
 def _take_or(column: FloatArray, rows: IntArray, missing: float) -> FloatArray:
