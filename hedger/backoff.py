@@ -3,8 +3,14 @@ jittered."""
 
 from __future__ import annotations
 
+import asyncio
 import random
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass(slots=True, frozen=True)
@@ -27,3 +33,31 @@ class Backoff:
         # min() before the power would overflow for huge attempt counts; clamp the exponent.
         ceiling = min(self.cap_s, self.initial_s * 2.0 ** min(attempt, 62))
         return ceiling * rng.uniform(0.5, 1.0)
+
+
+async def retry(
+    call: Callable[[], Awaitable[T]],
+    *,
+    retry_on: type[BaseException] | tuple[type[BaseException], ...],
+    give_up_s: float,
+    pacing: Backoff,
+    rng: random.Random,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    monotonic: Callable[[], float] = time.monotonic,
+    on_failure: Callable[[int, BaseException], None] | None = None,
+) -> T:
+    """``call()`` until it returns, retrying ``retry_on`` paced by ``pacing`` for
+    ``give_up_s`` (on the injected clock, so fault tests can run on virtual time); then the
+    last error is raised. ``on_failure(attempt, error)`` hears every failure."""
+    gives_up = monotonic() + give_up_s
+    attempt = 0
+    while True:
+        try:
+            return await call()
+        except retry_on as exc:
+            if on_failure is not None:
+                on_failure(attempt, exc)
+            if monotonic() >= gives_up:
+                raise
+        await sleep(pacing.delay_s(attempt, rng))
+        attempt += 1

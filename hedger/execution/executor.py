@@ -35,9 +35,9 @@ from dataclasses import dataclass
 import ccxt.async_support as ccxt
 import structlog
 
-from hedger.backoff import Backoff
+from hedger.backoff import Backoff, retry
 from hedger.core.policy import round_to_lot
-from hedger.execution.broker import Broker, Lookup, VenueOrder
+from hedger.execution.brokers import Broker, Lookup, VenueOrder
 from hedger.execution.journal import (
     ABANDONED,
     IN_DOUBT_STATUSES,
@@ -394,17 +394,16 @@ class Executor:
         """Settle every journaled order of this venue whose fate is in doubt (e.g. after a
         crash between 'journaled' and 'acked') before anything new is sent; look abandoned
         ones up once. Returns every order looked at, as now journaled."""
-        resolved = []
-        for record in self.journal.unresolved_orders():
-            if record.venue != self.broker.venue:
-                continue  # another venue's executor owns it
-            if record.status == ABANDONED:
-                await self.watch_abandoned()
-            else:
+        mine = [r for r in self.journal.unresolved_orders() if r.venue == self.broker.venue]
+        await self.watch_abandoned()
+        for record in mine:
+            if record.status != ABANDONED:
                 # The request may have left just before the crash: a full window from now.
                 await self._settle_unknown(
                     record.client_id, record.symbol, record.valid_until_ms, self._monotonic()
                 )
+        resolved = []
+        for record in mine:
             updated = self.journal.order(record.client_id)
             assert updated is not None
             resolved.append(updated)
@@ -464,22 +463,19 @@ class Executor:
     # -- internals ------------------------------------------------------------------------------
 
     async def _lookup(self, client_id: str, symbol: str) -> Lookup:
-        """Ask the venue, retrying network trouble for ``lookup_timeout_s`` (on the
-        injected clock, so fault tests run on virtual time)."""
-        gives_up = self._monotonic() + self.lookup_timeout_s
-        attempt = 0
-        while True:
-            try:
-                lookup = await self.broker.find(client_id, symbol)
-            except ccxt.NetworkError:
-                self._unreachable()
-                if self._monotonic() >= gives_up:
-                    raise
-            else:
-                self._reached()
-                return lookup
-            await self._sleep(self._backoff(attempt))
-            attempt += 1
+        """Ask the venue, retrying network trouble for ``lookup_timeout_s``."""
+        lookup = await retry(
+            lambda: self.broker.find(client_id, symbol),
+            retry_on=ccxt.NetworkError,
+            give_up_s=self.lookup_timeout_s,
+            pacing=self._pacing,
+            rng=self._rng,
+            sleep=self._sleep,
+            monotonic=self._monotonic,
+            on_failure=lambda _attempt, _error: self._unreachable(),
+        )
+        self._reached()
+        return lookup
 
     def _adopt(self, client_id: str, order: VenueOrder) -> None:
         self.journal.update_order(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -18,10 +17,10 @@ import numpy as np
 import structlog
 from numpy.typing import NDArray
 
-from hedger.backoff import Backoff
+from hedger.backoff import Backoff, retry
 from hedger.config import Venue
 from hedger.core.exposure import Position
-from hedger.execution.broker import VenueOrder, make_broker
+from hedger.execution.brokers import VenueOrder, make_broker
 from hedger.execution.positions import AMOUNT_IS_UNITS, balance_positions, venue_positions
 from hedger.market.ccxt_feed import CcxtTickerFeed
 from hedger.market.deribit_feed import DeribitTickerFeed
@@ -75,17 +74,16 @@ class VenueLink:
 
     async def _retry(self, what: str, call: Any, *args: Any, limit_s: float = 60.0) -> Any:
         """``call(*args)``, retrying network trouble for ``limit_s`` with the shared backoff."""
-        gives_up = time.monotonic() + limit_s
-        attempt = 0
-        while True:
-            try:
-                return await call(*args)
-            except ccxt_async.NetworkError:
-                if time.monotonic() >= gives_up:
-                    raise
-            log.info("venue_retry", venue=self.name, call=what, attempt=attempt + 1)
-            await asyncio.sleep(_RETRY.delay_s(attempt, self._rng))
-            attempt += 1
+        return await retry(
+            lambda: call(*args),
+            retry_on=ccxt_async.NetworkError,
+            give_up_s=limit_s,
+            pacing=_RETRY,
+            rng=self._rng,
+            on_failure=lambda attempt, _error: log.info(
+                "venue_retry", venue=self.name, call=what, attempt=attempt + 1
+            ),
+        )
 
     async def connect(self) -> None:
         await self._retry("load_markets", self.client.load_markets)
