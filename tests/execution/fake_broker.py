@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from hedger.execution.broker import Lookup, VenueOrder
+from hedger.execution.brokers import Lookup, VenueOrder
 
 
 @dataclass

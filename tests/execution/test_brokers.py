@@ -9,13 +9,13 @@ import ccxt.async_support as ccxt_async
 import pytest
 
 from hedger.config import Venue
-from hedger.execution.broker import (
+from hedger.execution.brokers import (
     DeribitBroker,
     UnifiedBroker,
     UnsupportedVenueError,
     make_broker,
+    order_status,
 )
-from hedger.execution.brokers import order_status
 from hedger.live.venue_link import VenueLink
 
 OTHERS = ["binance", "binanceusdm", "bybit", "okx", "hyperliquid", "kraken", "coinbase"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -11,21 +10,12 @@ from typing import Any
 import ccxt.async_support as ccxt_async
 import pytest
 
-from hedger.execution.broker import DeribitBroker
+from hedger.execution.brokers import DeribitBroker
 from hedger.execution.executor import Executor, OrderRefusedError
 from hedger.execution.journal import Journal
 from hedger.paper.server import PaperVenueServer
-from tests.paper.conftest import admin, make_server, point_at
-
-SYMBOL = "BTC/USD:BTC"
-
-
-@pytest.fixture
-async def venue() -> AsyncIterator[PaperVenueServer]:
-    server = make_server(history_minutes=0)
-    await server.start()
-    yield server
-    await server.stop()
+from tests.execution.conftest import SYMBOL, record_intent, wall_ms
+from tests.paper.conftest import admin, point_at
 
 
 @pytest.fixture
@@ -36,34 +26,17 @@ async def client(venue: PaperVenueServer) -> AsyncIterator[Any]:
     await ex.close()
 
 
-def _clock() -> int:
-    return int(time.time() * 1000)
-
-
 def _executor(journal: Journal, client: Any) -> Executor:
     return Executor(
         journal,
         DeribitBroker(client, "paper"),
         daemon_name="t",
-        clock=_clock,
+        clock=wall_ms,
         lookup_timeout_s=10.0,
         order_ttl_s=0.8,
         unknown_window_s=1.0,
         backoff_initial_s=0.05,
         backoff_max_s=0.5,
-    )
-
-
-def _intent(journal: Journal) -> int:
-    return journal.record_intent(
-        now_ms=_clock(),
-        factor="BTC",
-        symbol=SYMBOL,
-        side="buy",
-        qty=100.0,
-        notional_usd=100.0,
-        reason="test",
-        decision={},
     )
 
 
@@ -79,7 +52,7 @@ async def test_a_hedge_is_sent_once_and_journaled(
     venue: PaperVenueServer, client: Any, tmp_path: Path
 ) -> None:
     journal = Journal(tmp_path / "j.sqlite")
-    seq = _intent(journal)
+    seq = record_intent(journal)
     fill = await _executor(journal, client).execute(seq, 0, SYMBOL, "buy", 100)
     assert fill.order.status == "filled" and fill.attempts == 1
     (record,) = journal.orders_of_intent(seq)
@@ -92,7 +65,7 @@ async def test_timed_out_ack_is_found_by_id_not_resent(
     venue: PaperVenueServer, client: Any, tmp_path: Path
 ) -> None:
     journal = Journal(tmp_path / "j.sqlite")
-    seq = _intent(journal)
+    seq = record_intent(journal)
     await _faults(venue, order_timeouts=1, hang_s=3)
     fill = await _executor(journal, client).execute(seq, 0, SYMBOL, "buy", 100)
     assert fill.attempts == 1 and fill.order.status == "filled"
@@ -105,7 +78,7 @@ async def test_rate_limit_burst_backs_off_without_duplicates(
     venue: PaperVenueServer, client: Any, tmp_path: Path
 ) -> None:
     journal = Journal(tmp_path / "j.sqlite")
-    seq = _intent(journal)
+    seq = record_intent(journal)
     await _faults(venue, error_share=1.0, error_status=429)
 
     async def lift() -> None:
@@ -128,7 +101,7 @@ async def test_refused_order_is_journaled_and_not_retried(
     venue: PaperVenueServer, client: Any, tmp_path: Path
 ) -> None:
     journal = Journal(tmp_path / "j.sqlite")
-    seq = _intent(journal)
+    seq = record_intent(journal)
     await _faults(venue, reject_orders=True)
     with pytest.raises(OrderRefusedError, match="InsufficientFunds"):
         await _executor(journal, client).execute(seq, 0, SYMBOL, "buy", 100)
@@ -141,10 +114,10 @@ async def test_restart_after_a_crash_between_journaled_and_acked(
 ) -> None:
     path = tmp_path / "j.sqlite"
     journal = Journal(path)
-    seq = _intent(journal)
+    seq = record_intent(journal)
     # The previous run journaled the order and sent it, then died before the ack.
     journal.record_order(
-        now_ms=_clock(),
+        now_ms=wall_ms(),
         client_id=f"t-{seq}-0-0",
         intent_seq=seq,
         leg=0,
@@ -157,7 +130,7 @@ async def test_restart_after_a_crash_between_journaled_and_acked(
     await DeribitBroker(client, "paper").place(SYMBOL, "buy", 100, f"t-{seq}-0-0")
     # ...and another whose request never left.
     journal.record_order(
-        now_ms=_clock(),
+        now_ms=wall_ms(),
         client_id=f"t-{seq}-1-0",
         intent_seq=seq,
         leg=1,
@@ -166,7 +139,7 @@ async def test_restart_after_a_crash_between_journaled_and_acked(
         symbol=SYMBOL,
         side="buy",
         qty=100.0,
-        valid_until_ms=_clock() + 300,  # the venue refuses it if it ever arrives later
+        valid_until_ms=wall_ms() + 300,  # the venue refuses it if it ever arrives later
     )
     journal.close()
 
@@ -181,7 +154,7 @@ async def test_unfilled_limit_is_cancelled_before_the_rest_goes_at_market(
     venue: PaperVenueServer, client: Any, tmp_path: Path
 ) -> None:
     journal = Journal(tmp_path / "j.sqlite")
-    seq = _intent(journal)
+    seq = record_intent(journal)
     bid = (await client.fetch_ticker(SYMBOL))["bid"]
     far = float(client.price_to_precision(SYMBOL, bid * 0.8))  # will not fill in 0.5 s
     fill = await _executor(journal, client).execute(
@@ -201,7 +174,7 @@ async def test_marketable_limit_fills_as_one_order(
     venue: PaperVenueServer, client: Any, tmp_path: Path
 ) -> None:
     journal = Journal(tmp_path / "j.sqlite")
-    seq = _intent(journal)
+    seq = record_intent(journal)
     ask = (await client.fetch_ticker(SYMBOL))["ask"]
     through = float(client.price_to_precision(SYMBOL, ask * 1.01))
     fill = await _executor(journal, client).execute(

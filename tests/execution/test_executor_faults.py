@@ -19,6 +19,7 @@ from hedger.execution.executor import (
     OrderRefusedError,
 )
 from hedger.execution.journal import Journal
+from tests.execution.conftest import record_intent
 from tests.execution.fake_broker import FakeBroker, FakeVenue, Step
 
 TIMEOUT_S = 3.0
@@ -65,16 +66,7 @@ def _setup(
         sleep=venue.sleep,
         monotonic=lambda: venue.now_s,
     )
-    seq = journal.record_intent(
-        now_ms=venue.now_ms,
-        factor="BTC",
-        symbol="BTC/USD:BTC",
-        side="buy",
-        qty=100.0,
-        notional_usd=100.0,
-        reason="test",
-        decision={},
-    )
+    seq = record_intent(journal, now_ms=venue.now_ms)
     return venue, broker, journal, executor, seq
 
 

@@ -10,7 +10,6 @@ set in CI; ``HEDGER_FULL=1`` runs the whole range).
 from __future__ import annotations
 
 import os
-import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,24 +18,15 @@ from typing import Any
 import ccxt.async_support as ccxt_async
 import pytest
 
-from hedger.execution.broker import DeribitBroker
+from hedger.execution.brokers import DeribitBroker
 from hedger.execution.executor import Executor
 from hedger.execution.journal import Journal
 from hedger.paper.server import PaperVenueServer
-from tests.paper.conftest import make_server
+from tests.execution.conftest import SYMBOL, record_intent, wall_ms
 from tests.slow_hop import SlowHop
 
-SYMBOL = "BTC/USD:BTC"
 TIMEOUT_S = 0.6
 DELAYS_X = (0.5, 0.9, 1.1, 2.0, 3.0, 5.0) if os.environ.get("HEDGER_FULL") else (0.5, 1.5, 5.0)
-
-
-@pytest.fixture
-async def venue() -> AsyncIterator[PaperVenueServer]:
-    server = make_server(history_minutes=0)
-    await server.start()
-    yield server
-    await server.stop()
 
 
 @pytest.fixture
@@ -74,7 +64,7 @@ async def test_a_held_request_never_fills_a_leg_twice(
         journal,
         DeribitBroker(client, "paper"),
         daemon_name="t",
-        clock=lambda: int(time.time() * 1000),
+        clock=wall_ms,
         order_ttl_s=TIMEOUT_S,
         unknown_window_s=3 * TIMEOUT_S,
         lookup_timeout_s=10.0,
@@ -82,16 +72,7 @@ async def test_a_held_request_never_fills_a_leg_twice(
         backoff_max_s=0.3,
         lookup_poll_s=0.1,
     )
-    seq = journal.record_intent(
-        now_ms=int(time.time() * 1000),
-        factor="BTC",
-        symbol=SYMBOL,
-        side="buy",
-        qty=500.0,
-        notional_usd=500.0,
-        reason="test",
-        decision={},
-    )
+    seq = record_intent(journal, qty=500.0)
     hop.hold, hop.delay_s = 2, delay_x * TIMEOUT_S
     fill = await executor.execute(seq, 0, SYMBOL, "buy", 500)
     await hop.settled()  # every held request has reached the venue by now

@@ -18,7 +18,6 @@ serves the method itself.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -26,14 +25,14 @@ from typing import Any
 import ccxt.async_support as ccxt_async
 import pytest
 
-from hedger.execution.broker import DeribitBroker, UnifiedBroker
+from hedger.execution.brokers import DeribitBroker, UnifiedBroker
 from hedger.execution.executor import Executor
 from hedger.execution.journal import Journal
 from hedger.paper.auth import ApiKey
 from hedger.paper.server import PaperVenueServer
+from tests.execution.conftest import SYMBOL, record_intent, wall_ms
 from tests.paper.conftest import admin, make_server, point_at
 
-SYMBOL = "BTC/USD:BTC"
 HISTORY = "private/get_order_history_by_instrument"
 
 
@@ -179,16 +178,12 @@ async def test_round_price_and_amount_on_the_market_precision(
 # -- the executor with the unified broker ---------------------------------------------------
 
 
-def _clock() -> int:
-    return int(time.time() * 1000)
-
-
 def _executor(journal: Journal, broker: UnifiedBroker, window_s: float = 1.0) -> Executor:
     return Executor(
         journal,
         broker,
         daemon_name="t",
-        clock=_clock,
+        clock=wall_ms,
         lookup_timeout_s=10.0,
         order_ttl_s=0.8,  # asked for, but the unified broker offers none
         unknown_window_s=window_s,
@@ -197,24 +192,11 @@ def _executor(journal: Journal, broker: UnifiedBroker, window_s: float = 1.0) ->
     )
 
 
-def _intent(journal: Journal) -> int:
-    return journal.record_intent(
-        now_ms=_clock(),
-        factor="BTC",
-        symbol=SYMBOL,
-        side="buy",
-        qty=100.0,
-        notional_usd=100.0,
-        reason="test",
-        decision={},
-    )
-
-
 async def test_timed_out_answer_is_found_by_client_id_not_resent(
     venue: PaperVenueServer, broker: UnifiedBroker, tmp_path: Path
 ) -> None:
     journal = Journal(tmp_path / "j.sqlite")
-    seq = _intent(journal)
+    seq = record_intent(journal)
     await admin(venue, "/admin/faults", {"order_timeouts": 1, "hang_s": 3})
     fill = await _executor(journal, broker).execute(seq, 0, SYMBOL, "buy", 100)
     assert (fill.attempts, fill.order.status, fill.filled_total) == (1, "filled", 100.0)
@@ -232,7 +214,7 @@ async def test_lost_request_is_resent_only_after_the_unknown_window(
     # a while too. Without a time-to-live nothing proves it will not land: its leg is sent
     # again only once the venue has shown it absent for the whole window.
     journal = Journal(tmp_path / "j.sqlite")
-    seq = _intent(journal)
+    seq = record_intent(journal)
     await admin(venue, "/admin/faults", {"error_share": 1.0, "error_status": 503})
 
     async def lift() -> None:
@@ -252,7 +234,7 @@ async def test_unfilled_limit_is_cancelled_before_the_rest_goes_at_market(
     venue: PaperVenueServer, client: Any, broker: UnifiedBroker, tmp_path: Path
 ) -> None:
     journal = Journal(tmp_path / "j.sqlite")
-    seq = _intent(journal)
+    seq = record_intent(journal)
     fill = await _executor(journal, broker).execute(
         seq, 0, SYMBOL, "buy", 100, limit_price=await _far_bid(client), limit_timeout_s=0.5
     )

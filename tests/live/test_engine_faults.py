@@ -17,7 +17,7 @@ import ccxt.async_support as ccxt
 import pytest
 
 from hedger.config import OrderConfig
-from hedger.execution.broker import Lookup, VenueOrder
+from hedger.execution.brokers import Lookup, VenueOrder
 from hedger.live.daemon import start_daemon, stop_daemon
 from hedger.obs.http import readiness
 from tests.live.conftest import move_target, paper_config, with_updates
