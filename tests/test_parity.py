@@ -103,7 +103,7 @@ async def test_live_engine_and_backtest_decide_the_same_on_one_tape(tmp_path: Pa
                 int(clock["ms"]),
                 decision.beta_delta,
                 decision.band_half_width,
-                [(a.factor, a.side, a.qty_contracts) for a in approved],
+                [(a.factor, a.side, a.amount) for a in approved],
             )
         )
     journal.close()

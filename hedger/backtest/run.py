@@ -169,7 +169,7 @@ def run_hedge(
         if checked is not None:
             refusals += len(checked.refused)
             intents += [
-                IntentRecord(now_ms, a.factor, a.symbol, a.side, a.qty_contracts, a.leg)
+                IntentRecord(now_ms, a.factor, a.symbol, a.side, a.amount, a.leg)
                 for a in checked.approved
             ]
             for intent in checked.to_send:
@@ -177,10 +177,10 @@ def run_hedge(
                 fill = _fill(intent, tape.hedge_bid[bar, j], tape.hedge_ask[bar, j])
                 if not math.isfinite(fill):
                     continue  # an empty side: a market order would not fill
-                signed = intent.qty_contracts if intent.side == "buy" else -intent.qty_contracts
+                signed = intent.amount if intent.side == "buy" else -intent.amount
                 notional = abs(intent.notional_usd)
                 if not inverse[j]:
-                    notional = intent.qty_contracts * size[j] * fill
+                    notional = intent.amount * size[j] * fill
                 hedge_qty[j] += signed
                 traded[j] += signed
                 out.traded[i] += notional

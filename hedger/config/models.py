@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
@@ -343,7 +344,13 @@ class OrderConfig(Strict):
 class HedgePolicy(Strict):
     rebalance_to: Literal["edge", "target"] = "target"
     cooldown: NonNegativeSeconds = 30.0
-    max_order_contracts: PositiveFloat | None = None
+    max_order_amount: PositiveFloat | None = Field(
+        default=None,
+        # The old name said "contracts" but held the venue's order amount (USD face on
+        # inverse perps, coins on linear ones); configs written with it still load.
+        validation_alias=AliasChoices("max_order_amount", "max_order_contracts"),
+        description="largest order, in the venue's amount unit (USD face or coins)",
+    )
     order: OrderConfig = OrderConfig()
     max_decision_age: PositiveSeconds = Field(
         default=5.0, description="remaining slices of an older decision are not sent"
@@ -353,7 +360,7 @@ class HedgePolicy(Strict):
     )
 
     def to_core(self) -> core.HedgePolicy:
-        return core.HedgePolicy(self.rebalance_to, self.cooldown, self.max_order_contracts)
+        return core.HedgePolicy(self.rebalance_to, self.cooldown, self.max_order_amount)
 
 
 class Limits(Strict):

@@ -211,12 +211,12 @@ def _check_one(
     notional = abs(intent.notional_usd)
     if not (
         math.isfinite(intent.notional_usd)
-        and math.isfinite(intent.qty_contracts)
-        and intent.qty_contracts > 0
+        and math.isfinite(intent.amount)
+        and intent.amount > 0
     ):
         return Refusal(
             intent,
-            f"bad order numbers: qty={intent.qty_contracts!r} notional={notional!r}",
+            f"bad order numbers: qty={intent.amount!r} notional={notional!r}",
             kind="bad_order_numbers",
         )
     if notional > limits.max_order_notional_usd:

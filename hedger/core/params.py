@@ -52,7 +52,7 @@ class HedgePolicy:
     rebalance_to: Literal["edge", "target"] = "target"
     cooldown: float = 30.0
     """seconds after a hedge of a factor before the next one."""
-    max_order_contracts: float | None = None
+    max_order_amount: float | None = None
     """largest slice, in the hedge market's amount units."""
 
 

@@ -94,7 +94,7 @@ class HedgeIntent:
     factor: str
     symbol: str
     side: Side
-    qty_contracts: float
+    amount: float
     """In the hedge market's amount units (USD for inverse, coin for linear)."""
     notional_usd: float
     reason: str
@@ -286,11 +286,11 @@ def decide_factor(
             f"below min size ({abs(raw_amount):g} < min {market.min_amount:g} "
             f"step {market.amount_step:g} {market.symbol})",
         ), []
-    slices = slice_amount(amount, market, policy.max_order_contracts)
+    slices = slice_amount(amount, market, policy.max_order_amount)
     if not slices:
         return record(
             Action.SKIP,
-            f"max_order_contracts {policy.max_order_contracts:g} is below min size "
+            f"max_order_amount {policy.max_order_amount:g} is below min size "
             f"{market.min_amount:g} of {market.symbol}",
         ), []
     side: Side = "buy" if trade_units > 0 else "sell"
@@ -303,7 +303,7 @@ def decide_factor(
             factor=name,
             symbol=market.symbol,
             side=side,
-            qty_contracts=qty,
+            amount=qty,
             notional_usd=market.notional_usd(qty, factor_price),
             reason=why,
             deviation=deviation,

@@ -709,14 +709,14 @@ class Engine:
         venue = factor.hedge.venue
         first = legs[0]
         decision = next(d for d in self.decisions if d.factor == factor_name)
-        total = sum(leg.qty_contracts for leg in legs)
+        total = sum(leg.amount for leg in legs)
         notional = sum(leg.notional_usd for leg in legs)
         payload = {
             "beta_delta": decision.beta_delta,
             "target": decision.target,
             "deviation": decision.deviation,
             "band_half_width": decision.band_half_width,
-            "legs": [leg.qty_contracts for leg in legs],
+            "legs": [leg.amount for leg in legs],
             "dry_run": dry_run,
             "nav_usd": self.exposure.nav_usd if self.exposure else None,
         }
@@ -773,7 +773,7 @@ class Engine:
                     leg.leg,
                     leg.symbol,
                     leg.side,
-                    leg.qty_contracts,
+                    leg.amount,
                     limit_price=self._limit_price(venue, leg),
                     limit_timeout_s=self.cfg.hedge.order.limit_timeout,
                     amount_step=market.amount_step,
@@ -781,9 +781,9 @@ class Engine:
                 )
                 if fill.stopped is not None:
                     result = "stopped"
-                elif fill.filled_total < leg.qty_contracts:
+                elif fill.filled_total < leg.amount:
                     result = "partial" if fill.filled_total > 0 else "failed"
-                filled_usd += leg.notional_usd * min(1.0, fill.filled_total / leg.qty_contracts)
+                filled_usd += leg.notional_usd * min(1.0, fill.filled_total / leg.amount)
                 self._set_guard(guards.record_success(self.guard_state), "engine")
             except OrderRefusedError as exc:
                 result = "rejected"
@@ -811,7 +811,7 @@ class Engine:
                 notional_total = self.stats.hedge_notional_usd
                 notional_total[venue] = notional_total.get(venue, 0.0) + leg.notional_usd
             self._remember(
-                now_ms, factor_name, venue, leg, leg.qty_contracts, leg.notional_usd, result, seq
+                now_ms, factor_name, venue, leg, leg.amount, leg.notional_usd, result, seq
             )
             if result == "stopped":
                 self._stop_intent(

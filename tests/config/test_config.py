@@ -240,3 +240,11 @@ def test_config_errors_mask_secrets_pydantic_echoes(venue: str, path: str) -> No
     issues = _issues(MINIMAL.replace("{exchange: deribit}", venue))
     assert path in issues
     assert SECRET not in " ".join(issues.values())
+
+
+def test_the_old_max_order_contracts_key_still_loads_as_max_order_amount() -> None:
+    """The key was renamed (it holds USD face or coins, not contracts); old files still load."""
+    from hedger.config.models import HedgePolicy
+
+    assert HedgePolicy.model_validate({"max_order_contracts": 5.0}).max_order_amount == 5.0
+    assert HedgePolicy.model_validate({"max_order_amount": 7.0}).max_order_amount == 7.0

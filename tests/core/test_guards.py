@@ -47,7 +47,7 @@ def _intent(notional_usd: float = 10_000.0, side: Side = "sell", leg: int = 0) -
         factor="BTC",
         symbol=SYMBOL,
         side=side,
-        qty_contracts=notional_usd,  # inverse perp: amount is USD
+        amount=notional_usd,  # inverse perp: amount is USD
         notional_usd=notional_usd,
         reason="test",
         deviation=0.3,

@@ -119,7 +119,7 @@ def test_outside_absolute_band_sells_back_to_target_in_usd_amount() -> None:
     (intent,) = result.intents
     assert intent.side == "sell"
     assert intent.symbol == "BTC-PERPETUAL"
-    assert intent.qty_contracts == pytest.approx(15_000.0)  # 0.3 BTC * 50k, in USD face
+    assert intent.amount == pytest.approx(15_000.0)  # 0.3 BTC * 50k, in USD face
     assert intent.notional_usd == pytest.approx(15_000.0)
     assert intent.deviation == pytest.approx(0.3)
     assert intent.band_half_width == pytest.approx(0.1)
@@ -130,7 +130,7 @@ def test_outside_absolute_band_sells_back_to_target_in_usd_amount() -> None:
 def test_short_exposure_buys() -> None:
     (intent,) = _decide_btc(-0.3).intents
     assert intent.side == "buy"
-    assert intent.qty_contracts == pytest.approx(15_000.0)
+    assert intent.amount == pytest.approx(15_000.0)
 
 
 def test_usd_band_is_converted_at_the_factor_price() -> None:
@@ -193,11 +193,11 @@ def test_whalley_wilmott_band_grows_as_gamma_two_thirds_and_cost_one_third(
 def test_rebalance_to_target_versus_band_edge() -> None:
     to_target = _decide_btc(0.5, policy=HedgePolicy(cooldown=0.0, rebalance_to="target"))
     to_edge = _decide_btc(0.5, policy=HedgePolicy(cooldown=0.0, rebalance_to="edge"))
-    assert to_target.intents[0].qty_contracts == pytest.approx(25_000.0)  # 0.5 BTC
-    assert to_edge.intents[0].qty_contracts == pytest.approx(20_000.0)  # 0.5 - 0.1 BTC
+    assert to_target.intents[0].amount == pytest.approx(25_000.0)  # 0.5 BTC
+    assert to_edge.intents[0].amount == pytest.approx(20_000.0)  # 0.5 - 0.1 BTC
     below = _decide_btc(-0.5, policy=HedgePolicy(cooldown=0.0, rebalance_to="edge"))
     assert below.intents[0].side == "buy"
-    assert below.intents[0].qty_contracts == pytest.approx(20_000.0)
+    assert below.intents[0].amount == pytest.approx(20_000.0)
 
 
 def test_beta_target_is_a_fraction_of_nav() -> None:
@@ -207,7 +207,7 @@ def test_beta_target_is_a_fraction_of_nav() -> None:
     (intent,) = result.intents
     assert intent.target == pytest.approx(1.0)
     assert intent.side == "sell"
-    assert intent.qty_contracts == pytest.approx(20_000.0)
+    assert intent.amount == pytest.approx(20_000.0)
 
 
 def test_beta_delta_target_is_in_factor_units() -> None:
@@ -215,7 +215,7 @@ def test_beta_delta_target_is_in_factor_units() -> None:
     (intent,) = _decide_btc(-1.0, factor).intents
     assert intent.target == -2.0
     assert intent.side == "sell"
-    assert intent.qty_contracts == pytest.approx(50_000.0)  # 1 BTC
+    assert intent.amount == pytest.approx(50_000.0)  # 1 BTC
 
 
 # --- several factors ----------------------------------------------------------------------------
@@ -228,10 +228,10 @@ def test_two_factors_are_decided_independently() -> None:
     result = decide(book, factors, markets, NO_COOLDOWN, NOW)
     by_factor = {i.factor: i for i in result.intents}
     assert by_factor["BTC"].side == "sell"
-    assert by_factor["BTC"].qty_contracts == pytest.approx(15_000.0)
+    assert by_factor["BTC"].amount == pytest.approx(15_000.0)
     assert by_factor["ETH"].side == "buy"
     assert by_factor["ETH"].symbol == "ETH_USDC-PERPETUAL"
-    assert by_factor["ETH"].qty_contracts == pytest.approx(4.0)  # coin, linear
+    assert by_factor["ETH"].amount == pytest.approx(4.0)  # coin, linear
     assert by_factor["ETH"].notional_usd == pytest.approx(10_000.0)
 
     eth_book = _exposure([0.3, -0.5], factors=("BTC", "ETH"))
@@ -267,7 +267,7 @@ def test_hedge_position_already_in_the_exposure_is_not_counted_twice() -> None:
     real = compute_exposure(book, quotes, loadings, factor_indices(book.assets, ("BTC",)), NOW)
     (intent,) = _decide_btc(0.0, exposure=real).intents
     assert intent.deviation == pytest.approx(0.6)
-    assert intent.qty_contracts == pytest.approx(30_000.0)  # the remaining 0.6 BTC only
+    assert intent.amount == pytest.approx(30_000.0)  # the remaining 0.6 BTC only
 
 
 # --- sizing, rounding, minimum, slicing ---------------------------------------------------------
@@ -276,8 +276,8 @@ def test_hedge_position_already_in_the_exposure_is_not_counted_twice() -> None:
 def test_inverse_and_linear_sizing_of_the_same_deviation() -> None:
     (inverse,) = _decide_btc(0.3, market=BTC_PERP).intents
     (linear,) = _decide_btc(0.3, market=BTC_LINEAR).intents
-    assert inverse.qty_contracts == pytest.approx(15_000.0)  # USD
-    assert linear.qty_contracts == pytest.approx(0.3)  # BTC
+    assert inverse.amount == pytest.approx(15_000.0)  # USD
+    assert linear.amount == pytest.approx(0.3)  # BTC
     assert inverse.notional_usd == pytest.approx(linear.notional_usd)
 
 
@@ -286,7 +286,7 @@ def test_amount_size_scales_venues_that_count_contracts() -> None:
         "BTC-LINEAR-CT", inverse=False, amount_step=1.0, min_amount=1.0, amount_size=0.01
     )
     (intent,) = _decide_btc(0.3, market=market).intents
-    assert intent.qty_contracts == 30.0
+    assert intent.amount == 30.0
     assert intent.notional_usd == pytest.approx(15_000.0)
 
 
@@ -294,10 +294,10 @@ def test_amounts_round_toward_zero_to_the_lot() -> None:
     # 0.12345 BTC * 50k = 6,172.5 USD -> 6,170; linear 0.12345 -> 0.123
     (inverse,) = _decide_btc(0.12345).intents
     (linear,) = _decide_btc(0.12345, market=BTC_LINEAR).intents
-    assert inverse.qty_contracts == 6_170.0
-    assert linear.qty_contracts == 0.123
+    assert inverse.amount == 6_170.0
+    assert linear.amount == 0.123
     (short,) = _decide_btc(-0.12345).intents
-    assert (short.side, short.qty_contracts) == ("buy", 6_170.0)
+    assert (short.side, short.amount) == ("buy", 6_170.0)
 
 
 def test_float_noise_does_not_lose_a_whole_lot() -> None:
@@ -333,13 +333,13 @@ def test_below_min_size_is_skipped_with_the_numbers() -> None:
 def test_min_amount_above_the_step_is_enforced() -> None:
     market = HedgeMarket("X", inverse=False, amount_step=0.001, min_amount=0.5)
     assert _decide_btc(0.3, market=market).decisions[0].reason.startswith("below min size")
-    assert _decide_btc(0.6, market=market).intents[0].qty_contracts == pytest.approx(0.6)
+    assert _decide_btc(0.6, market=market).intents[0].amount == pytest.approx(0.6)
 
 
 def test_large_hedges_are_sliced_at_max_order_contracts() -> None:
-    policy = HedgePolicy(cooldown=0.0, max_order_contracts=10_000.0)
+    policy = HedgePolicy(cooldown=0.0, max_order_amount=10_000.0)
     intents = _decide_btc(0.5, policy=policy).intents  # 25,000 USD
-    assert [i.qty_contracts for i in intents] == [10_000.0, 10_000.0, 5_000.0]
+    assert [i.amount for i in intents] == [10_000.0, 10_000.0, 5_000.0]
     assert [i.leg for i in intents] == [0, 1, 2]
     assert {i.side for i in intents} == {"sell"}
     assert sum(i.notional_usd for i in intents) == pytest.approx(25_000.0)
@@ -347,16 +347,16 @@ def test_large_hedges_are_sliced_at_max_order_contracts() -> None:
 
 def test_slice_remainder_below_min_size_is_dropped_not_rounded_up() -> None:
     market = HedgeMarket("X", inverse=False, amount_step=0.001, min_amount=0.01)
-    policy = HedgePolicy(cooldown=0.0, max_order_contracts=0.1)
+    policy = HedgePolicy(cooldown=0.0, max_order_amount=0.1)
     intents = _decide_btc(0.205, market=market, policy=policy).intents
-    assert [i.qty_contracts for i in intents] == [0.1, 0.1]
+    assert [i.amount for i in intents] == [0.1, 0.1]
 
 
 def test_max_order_below_min_size_skips() -> None:
-    policy = HedgePolicy(cooldown=0.0, max_order_contracts=5.0)
+    policy = HedgePolicy(cooldown=0.0, max_order_amount=5.0)
     result = _decide_btc(0.5, policy=policy)
     assert result.intents == ()
-    assert "max_order_contracts" in result.decisions[0].reason
+    assert "max_order_amount" in result.decisions[0].reason
 
 
 # --- cooldown -----------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """A hedge in flight obeys pause, halt, dry run, shutdown and the age of its decision.
 
-Measured before the fix: with ``max_order_contracts`` making ~100 slices, ``/control/pause``
+Measured before the fix: with ``max_order_amount`` making ~100 slices, ``/control/pause``
 answered "paused" and 105 more slices went out; a reload to ``dry_run: true`` likewise; after
 a REST outage the remaining slices of a 34 s old decision were sent. Now the executor's next
 slice boundary asks the engine first: the slice in flight finishes, nothing new is sent, and
@@ -30,7 +30,7 @@ def sliced(tmp_path: Path, max_decision_age: float = 600.0, delay_ms: int = 60) 
     cfg = paper_config(tmp_path, speed=1.0)
     cfg = with_updates(
         cfg,
-        hedge={"max_order_contracts": 20_000.0, "max_decision_age": max_decision_age},
+        hedge={"max_order_amount": 20_000.0, "max_decision_age": max_decision_age},
         limits={
             "max_orders_per_minute": 100_000,
             "max_notional_per_hour_usd": 1e9,
