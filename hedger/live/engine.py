@@ -8,6 +8,10 @@ half-way through a computation. An order is awaited inside the cycle: while it i
 flight nothing else is decided, which is the first of the guarantees against a double hedge
 (the second is the journal; see ``hedger.execution.executor``).
 
+The cycle task is the only writer of the book, universe, estimators and config: other tasks
+post what they read (``hedger.live.inputs``) and the cycle applies it at the start of a
+cycle and between the slices of a hedge.
+
 Before the first hedge the engine reconciles: journaled orders of unknown fate are looked
 up on their venue, this daemon's orders still open on a venue (found by client-id prefix)
 are cancelled, and positions are loaded. Positions are read again after every hedge and
@@ -19,17 +23,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import replace
 
 import numpy as np
 import structlog
 from numpy.typing import NDArray
 
 from hedger.config import Config, Venue
-from hedger.config.beta_setup import make_beta_book
-from hedger.config.portfolio import declared_positions
 from hedger.core import guards
 from hedger.core.beta import BetaBook, Betas
 from hedger.core.cycle import (
@@ -40,24 +42,20 @@ from hedger.core.cycle import (
     stale_inputs,
     step,
 )
-from hedger.core.exposure import Book, Exposure, Position, build_book
-from hedger.core.factors import factor_indices
+from hedger.core.exposure import Book, Exposure, Position
 from hedger.core.plausibility import PlausibilityState
 from hedger.core.policy import Action, Decision, HedgeIntent, HedgeMarket
-from hedger.core.units import DAY_MS
-from hedger.execution.executor import (
-    ExecutionFailedError,
-    ExecutionFaultError,
-    Executor,
-    OrderRefusedError,
-)
+from hedger.execution.executor import Executor
 from hedger.execution.journal import Journal, is_own_client_id
+from hedger.live.activity import EngineStats, HedgeRecord, refusal_kind
+from hedger.live.book_plan import BookPlan, all_positions, plan_book
+from hedger.live.hedging import DecisionSender, FactorOrder
+from hedger.live.inputs import Inbox, PositionsRead, PositionsReadFailed, Reload
 from hedger.live.reconcile import cancel_own_open_orders, settle_journaled_orders
+from hedger.live.trading_guard import TradingGuard
 from hedger.live.venue_link import VenueLink
 from hedger.live.warmup import warm_start_betas
-from hedger.market.universe import Universe, build_universe, hedge_market
-from hedger.obs.histogram import CYCLE_BUCKETS, LATENCY_BUCKETS, Histogram
-from hedger.obs.labels import REFUSAL_KINDS, hedge_result
+from hedger.market.universe import Universe, hedge_market
 from hedger.tasks import Supervisor
 
 log = structlog.get_logger("hedger.live.engine")
@@ -81,62 +79,6 @@ def unknown_window_s(venue: Venue) -> float:
     return 3.0 * venue.timeout_seconds
 
 
-@dataclass(slots=True, frozen=True)
-class HedgeRecord:
-    """One hedge as operators see it on /status and in the logs."""
-
-    at_ms: int
-    factor: str
-    venue: str
-    symbol: str
-    side: str
-    qty: float
-    notional_usd: float
-    result: str
-    """filled, partial, rejected, failed, stopped or dry_run (``obs.labels.HEDGE_RESULTS``)."""
-    reason: str
-    intent_seq: int
-
-
-@dataclass(slots=True)
-class EngineStats:
-    cycles: int = 0
-    cycle_seconds: Histogram = field(default_factory=lambda: Histogram(CYCLE_BUCKETS))
-    order_latency_seconds: Histogram = field(default_factory=lambda: Histogram(LATENCY_BUCKETS))
-    hedge_orders: Counter[tuple[str, str, str]] = field(default_factory=Counter)
-    hedge_notional_usd: dict[str, float] = field(default_factory=dict)
-    guard_refusals: Counter[str] = field(default_factory=Counter)
-    config_reloads: Counter[str] = field(default_factory=Counter)
-    own_trades_seen: int = 0
-    task_failures: Counter[str] = field(default_factory=Counter)
-    implausible_cycles: int = 0
-    """cycles that saw an input fail a plausibility check."""
-    decided_cycles: int = 0
-    """cycles with a decision for every factor; ``inside_band_cycles`` of them held."""
-    inside_band_cycles: int = 0
-
-
-def refusal_kind(refusal: guards.Refusal) -> str:
-    """A low-cardinality label for a refusal: the gate or the breached limit, always one of
-    ``hedger.obs.labels.REFUSAL_KINDS``."""
-    kind = refusal.kind or refusal.limit or ""
-    return kind if kind in REFUSAL_KINDS else "bad_order_numbers"
-
-
-@dataclass(slots=True, frozen=True)
-class _Built:
-    """What the positions and the config imply, built before anything is swapped."""
-
-    positions: list[Position]
-    book: Book
-    universe: Universe
-    factor_index: NDArray[np.intp]
-    delta_one: NDArray[np.bool_]
-    hedge_rows: dict[str, int]
-    beta: tuple[BetaBook, list[str]] | None
-    """new estimators when the book's assets changed (or the beta settings did)."""
-
-
 class Engine:
     def __init__(
         self,
@@ -154,7 +96,8 @@ class Engine:
         self.monotonic = monotonic
         self.stats = EngineStats()
         self.changed = asyncio.Event()
-        self.guard_state = self._restored_guard_state()
+        self.inputs = Inbox(self.changed)
+        self.guard = TradingGuard(journal, cfg.limits.to_core(), self.clock_ms)
         self.executors = {
             name: Executor(
                 journal,
@@ -167,10 +110,16 @@ class Engine:
             )
             for name, link in self.links.items()
         }
+        self.sender = DecisionSender(
+            journal, self.executors, self.links, self.guard, self.stats, self.clock_ms
+        )
+        self.venue_positions: tuple[Position, ...] = ()
+        self._venues_read = False
+        """Whether ``venue_positions`` came from a read that asked the venues."""
         self.positions: list[Position] = []
         self._reads_started = 0
-        self._read_committed = 0
-        """Sequence numbers of position reads: started, and the newest one swapped in."""
+        self._read_applied = 0
+        """Sequence numbers of position reads: started, and the newest one applied."""
         self.positions_reconciled = False
         self.book: Book | None = None
         self.universe: Universe | None = None
@@ -191,11 +140,11 @@ class Engine:
         self.params = cfg.cycle_params({})
         """The core step's parameters (hedge markets once the venues are connected)."""
         self._delta_one: NDArray[np.bool_] = np.zeros(0, dtype=np.bool_)
-        self.recent_hedges: deque[HedgeRecord] = deque(maxlen=50)
         self.started_ms: int | None = None
         self._factor_idx: NDArray[np.intp] = np.zeros(0, dtype=np.intp)
         self._hedge_rows: dict[str, int] = {}
         self.tasks = Supervisor(self._task_failed)
+        self._cycle_task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -205,51 +154,13 @@ class Engine:
 
     # -- trading state ------------------------------------------------------------------------
 
-    def _restored_guard_state(self) -> guards.GuardState:
-        """Resume in the journaled trading state with the last day's sent notional: a halt,
-        a pause and a spent budget all outlive the process."""
-        now_ms = self.clock_ms()
-        last = self.journal.last_trading_state()
-        state = guards.restore(
-            self.cfg.limits.to_core(),
-            now_ms,
-            trading=last.state if last else None,
-            reason=last.reason if last else None,
-            since_ms=last.ts_ms if last else None,
-            consecutive_errors=last.consecutive_errors if last else 0,
-            sent=self.journal.sent_notional_since(now_ms - DAY_MS),
-        )
-        if state.trading is not guards.TradingState.RUNNING:
-            log.warning("trading_state_restored", trading=state.trading.value, reason=state.reason)
-        return state
+    @property
+    def guard_state(self) -> guards.GuardState:
+        return self.guard.state
 
-    def _set_guard(self, new: guards.GuardState, by: str) -> None:
-        """The one place the guard state changes: a change of trading state or error count
-        is journaled (and logged), so a restart resumes exactly here."""
-        old = self.guard_state
-        self.guard_state = new
-        if (old.trading, old.reason, old.consecutive_errors) == (
-            new.trading,
-            new.reason,
-            new.consecutive_errors,
-        ):
-            return
-        self.journal.record_trading_state(
-            now_ms=self.clock_ms(),
-            state=new.trading.value,
-            reason=new.reason,
-            by=by,
-            consecutive_errors=new.consecutive_errors,
-        )
-        if old.trading is not new.trading:
-            level = log.error if new.trading is guards.TradingState.HALTED else log.warning
-            level(
-                "trading_state_changed",
-                trading=new.trading.value,
-                previous=old.trading.value,
-                reason=new.reason,
-                by=by,
-            )
+    @property
+    def recent_hedges(self) -> deque[HedgeRecord]:
+        return self.sender.recent
 
     def _task_failed(self, name: str, error: BaseException) -> None:
         """A background task died: never a silent stop. Log the traceback, journal it and
@@ -264,7 +175,18 @@ class Engine:
 
     def halt(self, reason: str, by: str = "engine") -> None:
         """Stop sending (HALTED) until an operator resumes; streaming and exporting go on."""
-        self._set_guard(guards.halt(self.guard_state, self.clock_ms(), reason), by)
+        self.guard.halt(reason, by)
+
+    def pause(self, reason: str = "by operator", by: str = "operator") -> None:
+        self.guard.pause(reason, by)
+
+    def resume(self, by: str = "operator") -> None:
+        self.guard.resume(by)
+
+    @property
+    def trading_state(self) -> str:
+        """running, paused, halted or dry_run (dry run only matters while running)."""
+        return self.guard.label(self.cfg.limits.dry_run)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -284,7 +206,7 @@ class Engine:
         self._sync_clocks()
         await self.warm_betas()
         spawn = self.tasks.spawn
-        spawn(self._cycle_loop(), "engine-cycle")
+        self._cycle_task = spawn(self._cycle_loop(), "engine-cycle")
         spawn(self._pulse(), "engine-pulse")
         spawn(self._reconcile_loop(), "engine-reconcile")
         spawn(self._refresh_on_fills(), "engine-fills")
@@ -323,6 +245,9 @@ class Engine:
             log.error("stop_with_hedge_in_flight", waited_s=drain_s)
         await self.tasks.stop()
         self._idle.set()
+        for post in self.inputs.drain():
+            if isinstance(post, Reload) and not post.done.done():
+                post.done.set_exception(RuntimeError("the daemon stopped before applying it"))
         if cancel_open_orders:
             with contextlib.suppress(Exception):
                 await self.cancel_own_open_orders("shutdown")
@@ -343,72 +268,119 @@ class Engine:
             self.links, self.journal, self.cfg.name, self.clock_ms, why
         )
 
-    async def refresh_positions(self) -> None:
-        """Positions from every venue plus the declared holdings; rebuild what depends on them.
+    # -- inputs: position reads and reloads, applied by the cycle -------------------------------
 
-        Several tasks read positions (after a hedge, on a fill, on a timer, on a reload):
-        each read takes a sequence number before it asks, and a read that an older one
-        overtook is dropped, so a slower, older answer never replaces a newer one."""
+    def _next_read(self) -> int:
+        """A read's number, taken before its request leaves."""
         self._reads_started += 1
-        seq = self._reads_started
-        positions = await self._read_positions(self.cfg)
-        if seq < self._read_committed:
-            log.info("positions_read_superseded", seq=seq, committed=self._read_committed)
-            return
-        self._commit(self._plan(self.cfg, positions))
-        self._read_committed = seq
-        self.positions_reconciled = True
+        return self._reads_started
 
-    async def _read_positions(self, cfg: Config) -> list[Position]:
-        positions = declared_positions(cfg)
+    async def _ask_venues(self, cfg: Config) -> tuple[Position, ...]:
+        held: list[Position] = []
         if cfg.portfolio.include_venue_positions:
             for link in self.links.values():
-                positions += await link.positions()
-        return positions
+                held += await link.positions()
+        return tuple(held)
 
-    def _plan(self, cfg: Config, positions: list[Position], reset_betas: bool = False) -> _Built:
-        """Everything that depends on the positions and the config, built without touching
-        the engine: a book nobody can price raises here, before anything was swapped."""
-        factors = cfg.factor_assets
-        beta_assets = () if reset_betas else self.beta_assets
-        book = build_book(positions, (*factors, *beta_assets))
-        previous = self.universe
-        universe = build_universe(
-            book,
+    async def read_positions(self, cfg: Config | None = None) -> PositionsRead:
+        """What the venues hold now (for ``cfg``, by default the running config)."""
+        cfg = self.cfg if cfg is None else cfg
+        seq = self._next_read()
+        held = await self._ask_venues(cfg)
+        return PositionsRead(seq, held, cfg.portfolio.include_venue_positions)
+
+    async def refresh_positions(self) -> None:
+        """Read positions and apply them at once (start-up, and the cycle after a hedge).
+
+        Several tasks read positions (after a hedge, on a fill, on a timer, on a reload):
+        a read that an older one overtook is dropped, so a slower, older answer never
+        replaces a newer one."""
+        self.inputs.post(await self.read_positions())
+        self.apply_inputs(raise_errors=True)
+
+    async def poll_positions(self) -> None:
+        """Read positions and hand them to the cycle (the tasks that are not the cycle)."""
+        cfg, seq = self.cfg, self._next_read()
+        try:
+            held = await self._ask_venues(cfg)
+        except Exception as exc:
+            log.warning("reconcile_failed", error=repr(exc))
+            self.inputs.post(PositionsReadFailed(seq, repr(exc)))
+            return
+        self.inputs.post(PositionsRead(seq, held, cfg.portfolio.include_venue_positions))
+
+    def apply_inputs(self, raise_errors: bool = False) -> None:
+        """Apply what other tasks posted, in order (the cycle task, or before it runs)."""
+        for post in self.inputs.drain():
+            if isinstance(post, Reload):
+                self._apply_reload(post)
+            elif post.seq < self._read_applied:
+                self.stats.superseded_position_reads += 1
+                log.info("positions_read_superseded", seq=post.seq, applied=self._read_applied)
+            elif isinstance(post, PositionsReadFailed):
+                self.positions_reconciled = False
+            else:
+                try:
+                    self._apply_read(post)
+                except Exception as exc:
+                    self.positions_reconciled = False
+                    if raise_errors:
+                        raise
+                    log.warning("reconcile_failed", error=repr(exc))
+
+    def _apply_read(self, read: PositionsRead) -> None:
+        positions = all_positions(self.cfg, read.venue_positions)
+        self._commit(self._plan(self.cfg, positions))
+        self.venue_positions, self._venues_read = read.venue_positions, read.asked_venues
+        self._read_applied = read.seq
+        self.positions_reconciled = True
+
+    def _apply_reload(self, reload: Reload) -> None:
+        """All or nothing: a config that cannot be planned leaves the engine untouched and
+        its caller gets the error."""
+        try:
+            read = reload.read
+            if read is not None and read.seq < self._read_applied and self._venues_read:
+                read = None  # a newer read of the same venues landed first
+            held = self.venue_positions if read is None else read.venue_positions
+            reset = any(p.startswith("beta.") for p in reload.changed_paths)
+            plan = self._plan(reload.cfg, all_positions(reload.cfg, held), reset_betas=reset)
+            params = reload.cfg.cycle_params(self.hedge_markets)
+        except Exception as exc:
+            if not reload.done.done():
+                reload.done.set_exception(exc)
+            return
+        # Nothing below can fail: the swap.
+        self.cfg, self.params = reload.cfg, params
+        if reload.warmed is not None and reload.warmed[0] == plan.book.assets:
+            plan = replace(plan, beta=reload.warmed[1])
+        self._commit(plan)
+        if read is not None:
+            self.venue_positions, self._venues_read = read.venue_positions, read.asked_venues
+            self._read_applied = max(self._read_applied, read.seq)
+        dry_run = reload.cfg.limits.dry_run
+        if dry_run != self.guard.state.dry_run:
+            self.guard.set(guards.set_dry_run(self.guard.state, dry_run), "reload")
+        if not reload.done.done():
+            reload.done.set_result(None)
+
+    def _plan(self, cfg: Config, positions: list[Position], reset_betas: bool = False) -> BookPlan:
+        return plan_book(
+            cfg,
             positions,
-            {name: link.markets for name, link in self.links.items()},
-            cfg.factors,
-            cfg.portfolio.reference.implied_vols,
-            existing=previous.subscriptions if previous else None,
-        )
-        beta = None
-        if book.assets != beta_assets:
-            beta = make_beta_book(cfg.beta, book.assets, factors, self.clock_ms())
-        hedge_rows = {}
-        for f in cfg.factors:
-            link = self.links[f.hedge.venue]
-            symbol = link.market_by_id(f.hedge.symbol)["symbol"]
-            for row, position in enumerate(positions):
-                inst = position.instrument
-                if inst.venue == f.hedge.venue and inst.symbol == symbol:
-                    hedge_rows[f.hedge.symbol] = row
-        return _Built(
-            positions=positions,
-            book=book,
-            universe=universe,
-            factor_index=factor_indices(book.assets, factors),
-            delta_one=self._delta_one_rows(universe),
-            hedge_rows=hedge_rows,
-            beta=beta,
+            self.links,
+            previous=self.universe,
+            beta_assets=() if reset_betas else self.beta_assets,
+            now_ms=self.clock_ms(),
         )
 
-    def _commit(self, built: _Built) -> None:
+    def _commit(self, plan: BookPlan) -> None:
         """Swap in what ``_plan`` built (no step of it can fail half-way)."""
         previous = self.universe
-        universe = built.universe
-        self.positions, self.book, self.universe = built.positions, built.book, universe
-        self._factor_idx, self._delta_one = built.factor_index, built.delta_one
-        self._hedge_rows = built.hedge_rows
+        universe = plan.universe
+        self.positions, self.book, self.universe = plan.positions, plan.book, universe
+        self._factor_idx, self._delta_one = plan.factor_index, plan.delta_one
+        self._hedge_rows = plan.hedge_rows
         if previous is not None and universe.symbols != previous.symbols:
             # A position in an instrument nobody streams yet: its rows stay empty (so the
             # staleness gate refuses to hedge) until the feed has resubscribed.
@@ -423,33 +395,58 @@ class Engine:
             source = [rows.get(symbol, -1) for symbol in universe.symbols]
             self.plausibility = self.plausibility.remap(source)
             self.index_plausibility = self.index_plausibility.remap(source)
-        if built.beta is not None:
+        if plan.beta is not None:
             if self.beta_assets:
-                log.warning("betas_reset", assets=list(built.book.assets))
-            self.beta_assets = built.book.assets
-            self.beta_book, self.prior_only_assets = built.beta
-
-    def _delta_one_rows(self, universe: Universe) -> NDArray[np.bool_]:
-        """Per market row: not an option (the mark-vs-index and jump checks apply)."""
-        flags = []
-        for venue in universe.venues:
-            link = self.links[venue]
-            for instrument_id in universe.subscriptions[venue]:
-                flags.append(not link.market_by_id(instrument_id).get("option"))
-        return np.array(flags, dtype=np.bool_)
+                log.warning("betas_reset", assets=list(plan.book.assets))
+            self.beta_assets = plan.book.assets
+            self.beta_book, self.prior_only_assets = plan.beta
 
     async def warm_betas(self) -> None:
         """Warm-start the estimators from each asset's OHLCV history (configurable)."""
         assert self.universe is not None and self.beta_book is not None
+        await self._warm(self.beta_book, self.beta_assets, self.universe, self.prior_only_assets)
+
+    async def _warm(
+        self, book: BetaBook, assets: tuple[str, ...], universe: Universe, prior_only: list[str]
+    ) -> None:
         await warm_start_betas(
-            self.beta_book,
-            self.beta_assets,
-            self.universe.price_source,
+            book,
+            assets,
+            universe.price_source,
             self.links,
             self.cfg.beta.warmup,
             self.clock_ms(),
-            self.prior_only_assets,
+            prior_only,
         )
+
+    async def apply_config(self, cfg: Config, changed_paths: Sequence[str]) -> None:
+        """Apply a validated config whose changes are all live-safe (see
+        ``hedger.config.reload``), all or nothing: the positions, book, universe, estimators
+        and core parameters it implies are built first, and any failure (an asset no venue
+        prices, a venue that cannot be read) raises with the engine untouched.
+
+        New estimators (beta settings changed, or the book's assets did) are warmed from
+        history before they are swapped in. The cycle applies the config (it is the only
+        writer): this returns once it has, and the next decision uses it.
+        """
+        read = None
+        if cfg.portfolio.include_venue_positions and not self._venues_read:
+            read = await self.read_positions(cfg)  # the new config reads venues: read them
+        held = self.venue_positions if read is None else read.venue_positions
+        reset = any(p.startswith("beta.") for p in changed_paths)
+        plan = self._plan(cfg, all_positions(cfg, held), reset_betas=reset)
+        cfg.cycle_params(self.hedge_markets)
+        warmed = None
+        if plan.beta is not None:
+            beta_book, prior_only = plan.beta
+            await self._warm(beta_book, plan.book.assets, plan.universe, prior_only)
+            warmed = (plan.book.assets, plan.beta)
+        done = asyncio.get_running_loop().create_future()
+        self.inputs.post(Reload(cfg, tuple(changed_paths), read, warmed, done))
+        cycle = self._cycle_task
+        if cycle is None or cycle.done() or asyncio.current_task() is cycle:
+            self.apply_inputs()
+        await done
 
     # -- the cycle ----------------------------------------------------------------------------
 
@@ -482,7 +479,7 @@ class Engine:
             self.stats.implausible_cycles += 1
         self.betas, self.exposure = outputs.betas, outputs.exposure
         self.decisions = outputs.decisions
-        self._set_guard(state.guard, "guards")
+        self.guard.set(state.guard, "guards")
         if outputs.checked is not None:
             self._report_refusals(outputs.checked)
         return outputs.checked
@@ -491,7 +488,7 @@ class Engine:
         assert self.beta_book is not None
         return CycleState(
             self.beta_book,
-            self.guard_state,
+            self.guard.state,
             self.last_hedge_ms,
             self.plausibility,
             self.index_plausibility,
@@ -563,12 +560,13 @@ class Engine:
             now_ms, now_s = self.clock_ms(), self.monotonic()
             self._sync_clocks(now_ms, now_s)
             try:
+                self.apply_inputs()
                 checked = self.compute(now_ms, now_s)
             except Exception as exc:
                 # The core failed on this input: nothing it decides can be trusted until an
                 # operator has looked, but the loop goes on (staleness, metrics, status).
                 log.exception("cycle_failed", error=repr(exc))
-                if self.guard_state.trading is not guards.TradingState.HALTED:
+                if self.guard.state.trading is not guards.TradingState.HALTED:
                     self.journal.record_event(
                         now_ms=now_ms, kind="cycle_failed", payload={"error": repr(exc)}
                     )
@@ -628,6 +626,8 @@ class Engine:
             if link.market is not None:
                 link.market.state.set_clock(now_ms, now_s)
 
+    # -- fills and abandoned orders -------------------------------------------------------------
+
     def _on_own_trades(self, labels: Sequence[str]) -> None:
         self.stats.own_trades_seen += len(labels)
         if any(self._is_in_doubt(label) for label in labels):
@@ -657,8 +657,7 @@ class Engine:
             self._late_fill_seen.clear()
             try:
                 if await self.watch_abandoned():
-                    await self.refresh_positions()
-                    self.changed.set()
+                    await self.poll_positions()
             except Exception as exc:
                 log.warning("abandoned_watch_failed", error=repr(exc))
 
@@ -671,22 +670,12 @@ class Engine:
             await asyncio.sleep(0.2)
             await self._idle.wait()
             self._fills_seen.clear()
-            try:
-                await self.refresh_positions()
-            except Exception as exc:
-                self.positions_reconciled = False
-                log.warning("reconcile_failed", error=repr(exc))
-            else:
-                self.changed.set()
+            await self.poll_positions()
 
     async def _reconcile_loop(self) -> None:
         while True:
             await asyncio.sleep(self.cfg.market.reconcile_every)
-            try:
-                await self.refresh_positions()
-            except Exception as exc:
-                self.positions_reconciled = False
-                log.warning("reconcile_failed", error=repr(exc))
+            await self.poll_positions()
 
     # -- hedging ------------------------------------------------------------------------------
 
@@ -695,154 +684,37 @@ class Engine:
         for intent in checked.approved:
             by_factor.setdefault(intent.factor, []).append(intent)
         for factor_name, legs in by_factor.items():
-            await self._hedge_factor(factor_name, legs, now_ms, checked.dry_run)
+            factor = next(f for f in self.cfg.factors if f.asset == factor_name)
+            decision = self.decision_of(factor_name)
+            assert decision is not None
+            self.last_hedge_ms[factor_name] = now_ms
+            order = FactorOrder(
+                decision=decision,
+                venue=factor.hedge.venue,
+                legs=legs,
+                market=self.hedge_markets[factor_name],
+                decided_ms=now_ms,
+                dry_run=checked.dry_run,
+                nav_usd=self.exposure.nav_usd if self.exposure else None,
+            )
+            await self.sender.send(
+                order, self.cfg.hedge.order, self.params.limits, lambda: self.slice_gate(now_ms)
+            )
         try:
             await self.refresh_positions()
         except Exception as exc:
             self.positions_reconciled = False
             log.warning("reconcile_failed", error=repr(exc))
 
-    async def _hedge_factor(
-        self, factor_name: str, legs: Sequence[HedgeIntent], now_ms: int, dry_run: bool
-    ) -> None:
-        factor = next(f for f in self.cfg.factors if f.asset == factor_name)
-        venue = factor.hedge.venue
-        first = legs[0]
-        decision = next(d for d in self.decisions if d.factor == factor_name)
-        total = sum(leg.amount for leg in legs)
-        notional = sum(leg.notional_usd for leg in legs)
-        payload = {
-            "beta_delta": decision.beta_delta,
-            "target": decision.target,
-            "deviation": decision.deviation,
-            "band_half_width": decision.band_half_width,
-            "legs": [leg.amount for leg in legs],
-            "dry_run": dry_run,
-            "nav_usd": self.exposure.nav_usd if self.exposure else None,
-        }
-        seq = self.journal.record_intent(
-            now_ms=now_ms,
-            factor=factor_name,
-            symbol=first.symbol,
-            side=first.side,
-            qty=total,
-            notional_usd=notional,
-            reason=first.reason,
-            decision=payload,
-        )
-        self.last_hedge_ms[factor_name] = now_ms
-        log.info(
-            "hedge_decided",
-            intent_seq=seq,
-            factor=factor_name,
-            venue=venue,
-            symbol=first.symbol,
-            side=first.side,
-            qty=total,
-            notional_usd=round(notional, 2),
-            beta_delta=decision.beta_delta,
-            target=decision.target,
-            deviation=decision.deviation,
-            band_half_width=decision.band_half_width,
-            reason=first.reason,
-            dry_run=dry_run,
-        )
-        if dry_run:
-            self.stats.hedge_orders[(venue, first.symbol, "dry_run")] += len(legs)
-            self._remember(now_ms, factor_name, venue, first, total, notional, "dry_run", seq)
-            return
-        executor = self.executors[venue]
-        market = self.hedge_markets[factor_name]
-        filled_usd = 0.0
-        for done, leg in enumerate(legs):
-            stop = self.slice_gate(now_ms)
-            if stop is not None:
-                self._stop_intent(seq, factor_name, venue, leg, legs[done:], stop, done, filled_usd)
-                break
-            # Counted (and journaled) before the request leaves: a request of unknown fate
-            # may still fill, and a restart must not forget it in the rolling limits.
-            self.journal.record_sent_notional(now_ms=self.clock_ms(), notional_usd=leg.notional_usd)
-            self._set_guard(
-                guards.record_order(self.guard_state, self.clock_ms(), leg.notional_usd), "engine"
-            )
-            sent = time.perf_counter()
-            result = "filled"
-            try:
-                fill = await executor.execute(
-                    seq,
-                    leg.leg,
-                    leg.symbol,
-                    leg.side,
-                    leg.amount,
-                    limit_price=self._limit_price(venue, leg),
-                    limit_timeout_s=self.cfg.hedge.order.limit_timeout,
-                    amount_step=market.amount_step,
-                    may_continue=lambda: self.slice_gate(now_ms),
-                )
-                if fill.stopped is not None:
-                    result = "stopped"
-                elif fill.filled_total < leg.amount:
-                    result = "partial" if fill.filled_total > 0 else "failed"
-                filled_usd += leg.notional_usd * min(1.0, fill.filled_total / leg.amount)
-                self._set_guard(guards.record_success(self.guard_state), "engine")
-            except OrderRefusedError as exc:
-                result = "rejected"
-                self._set_guard(
-                    guards.record_error(
-                        self.guard_state, self.clock_ms(), self.params.limits, exc.reason
-                    ),
-                    "kill_switch",
-                )
-            except ExecutionFailedError as exc:
-                result = "failed"
-                self._set_guard(
-                    guards.record_error(
-                        self.guard_state, self.clock_ms(), self.params.limits, str(exc)
-                    ),
-                    "kill_switch",
-                )
-            except ExecutionFaultError as exc:
-                result = "failed"
-                self.halt(f"unclassified order error: {exc}")
-            self.stats.order_latency_seconds.observe(time.perf_counter() - sent)
-            result = hedge_result(result)
-            self.stats.hedge_orders[(venue, leg.symbol, result)] += 1
-            if result in ("filled", "partial"):
-                notional_total = self.stats.hedge_notional_usd
-                notional_total[venue] = notional_total.get(venue, 0.0) + leg.notional_usd
-            self._remember(
-                now_ms, factor_name, venue, leg, leg.amount, leg.notional_usd, result, seq
-            )
-            if result == "stopped":
-                self._stop_intent(
-                    seq,
-                    factor_name,
-                    venue,
-                    leg,
-                    legs[done + 1 :],
-                    fill.stopped or "",
-                    done + 1,
-                    filled_usd,
-                )
-                break
-            if result not in ("filled", "partial"):
-                log.error(
-                    "hedge_failed",
-                    intent_seq=seq,
-                    leg=leg.leg,
-                    result=result,
-                    trading=self.guard_state.trading.value,
-                    halted_reason=self.guard_state.reason,
-                )
-                break  # the rest of the decision waits for fresh positions and a new cycle
-
     def slice_gate(self, decided_ms: int) -> str | None:
         """Why the next slice of a decision taken at ``decided_ms`` must not go out, or None.
 
         Asked before every slice and between the limit and market parts of a leg: a pause,
         a halt, a dry run, a shutdown, stale inputs or an old decision all stop a hedge in
-        flight at the next boundary (the slice in flight finishes)."""
-        state = self.guard_state
+        flight at the next boundary (the slice in flight finishes). Posted inputs (a reload,
+        a position read) are applied first, so a reload to dry run stops the next slice."""
+        self.apply_inputs()
+        state = self.guard.state
         if self._stopping.is_set():
             return "shutdown"
         if state.trading is not guards.TradingState.RUNNING:
@@ -874,137 +746,7 @@ class Engine:
         self.stale_inputs = stale_inputs(market, self.cfg.market.stale_after)
         return self.stale_inputs
 
-    def _stop_intent(
-        self,
-        seq: int,
-        factor_name: str,
-        venue: str,
-        leg: HedgeIntent,
-        rest: Sequence[HedgeIntent],
-        why: str,
-        legs_done: int,
-        filled_usd: float,
-    ) -> None:
-        """Journal and report a decision stopped part-way, with what it did fill."""
-        self.journal.record_event(
-            now_ms=self.clock_ms(),
-            kind="intent_stopped",
-            payload={
-                "intent_seq": seq,
-                "why": why,
-                "legs_done": legs_done,
-                "legs_not_sent": len(rest),
-                "filled_notional_usd": filled_usd,
-            },
-        )
-        log.warning(
-            "intent_stopped",
-            intent_seq=seq,
-            factor=factor_name,
-            why=why,
-            legs_done=legs_done,
-            legs_not_sent=len(rest),
-            filled_notional_usd=round(filled_usd, 2),
-        )
-        if rest:
-            self.stats.hedge_orders[(venue, leg.symbol, "stopped")] += len(rest)
-
-    def _limit_price(self, venue: str, leg: HedgeIntent) -> float | None:
-        """None for market orders; else the near touch improved by the configured offset
-        (a buy bids above the best bid, a sell offers below the best ask), on the tick."""
-        order = self.cfg.hedge.order
-        link = self.links[venue]
-        if order.type != "limit" or link.market is None:
-            return None
-        state = link.market.state
-        row = state.rows[leg.symbol]
-        offset = order.limit_offset_bps / 10_000.0
-        if leg.side == "buy":
-            price = float(state.bid[row]) * (1.0 + offset)
-        else:
-            price = float(state.ask[row]) * (1.0 - offset)
-        if not (price > 0 and np.isfinite(price)):
-            return None  # no touch to lean on: a market order, as configured for the rest
-        symbol = link.market_by_id(leg.symbol)["symbol"]
-        return link.broker.round_price(symbol, price)
-
-    def _remember(
-        self,
-        now_ms: int,
-        factor: str,
-        venue: str,
-        intent: HedgeIntent,
-        qty: float,
-        notional: float,
-        result: str,
-        seq: int,
-    ) -> None:
-        self.recent_hedges.append(
-            HedgeRecord(
-                now_ms,
-                factor,
-                venue,
-                intent.symbol,
-                intent.side,
-                qty,
-                notional,
-                result,
-                intent.reason,
-                seq,
-            )
-        )
-
-    # -- operator actions ---------------------------------------------------------------------
-
-    async def apply_config(self, cfg: Config, changed_paths: Sequence[str]) -> None:
-        """Swap in a validated config whose changes are all live-safe (see hedger.config.reload),
-        all or nothing: the positions, book, universe, estimators and core parameters it
-        implies are built first, and any failure (an asset no venue prices, a venue that
-        cannot be read) raises with the engine untouched.
-
-        The next cycle decides with it. Beta settings rebuild the estimators (and warm them
-        from history again); declared holdings re-read the positions.
-        """
-        betas_changed = any(p.startswith("beta.") for p in changed_paths)
-        positions = self.positions
-        seq = self._read_committed
-        if any(p.startswith("portfolio.") for p in changed_paths):
-            # The new declared holdings need a read of their own; one that a newer read
-            # overtook is read again rather than swapped in over it.
-            for _ in range(3):
-                self._reads_started += 1
-                seq = self._reads_started
-                positions = await self._read_positions(cfg)
-                if seq > self._read_committed:
-                    break
-            else:
-                raise RuntimeError("positions kept changing while the reload read them")
-        built = self._plan(cfg, positions, reset_betas=betas_changed)
-        params = cfg.cycle_params(self.hedge_markets)
-        # Nothing below can fail: the swap.
-        self.cfg, self.params = cfg, params
-        self._commit(built)
-        self._read_committed = seq
-        if cfg.limits.dry_run != self.guard_state.dry_run:
-            self._set_guard(guards.set_dry_run(self.guard_state, cfg.limits.dry_run), "reload")
-        if betas_changed:
-            await self.warm_betas()
-        self.changed.set()
-
-    def pause(self, reason: str = "by operator", by: str = "operator") -> None:
-        self._set_guard(guards.pause(self.guard_state, self.clock_ms(), reason), by)
-
-    def resume(self, by: str = "operator") -> None:
-        self._set_guard(guards.resume(self.guard_state, self.clock_ms()), by)
-
-    @property
-    def trading_state(self) -> str:
-        """running, paused, halted or dry_run (dry run only matters while running)."""
-        state = self.guard_state.trading
-        dry = self.guard_state.dry_run or self.cfg.limits.dry_run
-        if state is guards.TradingState.RUNNING and dry:
-            return "dry_run"
-        return state.value
+    # -- status -------------------------------------------------------------------------------
 
     def oldest_input_age_s(self, venue: str, now_s: float) -> float | None:
         """Seconds since the least recently updated input row of ``venue`` (inf: never)."""

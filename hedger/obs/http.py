@@ -139,7 +139,7 @@ def status(engine: Engine, control: Control) -> dict[str, Any]:
                 "venue": h.venue,
                 "symbol": h.symbol,
                 "side": h.side,
-                "qty": h.qty,
+                "amount": h.amount,
                 "notional_usd": h.notional_usd,
                 "result": h.result,
                 "reason": h.reason,

@@ -81,6 +81,32 @@ class EngineCollector(Collector):
         yield _histogram(
             "hedger_cycle_seconds", "time of one engine cycle (compute only)", stats.cycle_seconds
         )
+        yield from self._cycles()
+
+    def _cycles(self) -> Iterator[Metric]:
+        stats = self.engine.stats
+        yield CounterMetricFamily("hedger_cycles", "engine cycles computed", value=stats.cycles)
+        yield CounterMetricFamily(
+            "hedger_cycles_decided",
+            "cycles with a decision for every factor (the denominator of time in band)",
+            value=stats.decided_cycles,
+        )
+        yield CounterMetricFamily(
+            "hedger_cycles_in_band",
+            "decided cycles that held every factor inside its band",
+            value=stats.inside_band_cycles,
+        )
+        yield CounterMetricFamily(
+            "hedger_position_reads_superseded",
+            "position reads dropped because a newer read was applied first",
+            value=stats.superseded_position_reads,
+        )
+        failures = CounterMetricFamily(
+            "hedger_task_failures", "background tasks that died (each halts)", labels=["task"]
+        )
+        for task, count in sorted(stats.task_failures.items()):
+            failures.add_metric([task], count)
+        yield failures
 
     @staticmethod
     def _config_in_sync(control: Control) -> Metric:

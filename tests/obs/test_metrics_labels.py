@@ -11,7 +11,7 @@ from hedger.config import Limits
 from hedger.core import guards
 from hedger.core.policy import HedgeIntent
 from hedger.core.units import DAY_MS, HOUR_MS
-from hedger.live.engine import refusal_kind
+from hedger.live.activity import refusal_kind
 from hedger.obs.labels import HEDGE_RESULTS, LIMIT_REFUSALS, REFUSAL_KINDS, hedge_result
 
 NOW_MS = 10 * DAY_MS
