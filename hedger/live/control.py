@@ -70,6 +70,12 @@ class Control:
         self._journal("trading_resumed", {"by": who})
         return self.state()
 
+    async def flatten(self, who: str, factors: list[str], dry_run: bool) -> dict[str, Any]:
+        """Close the hedge positions (see ``Engine.flatten``); the daemon stays paused."""
+        report = await self.engine.flatten(factors, dry_run=dry_run, by=f"operator:{who}")
+        self._journal("flatten_done", {"by": who, **report})
+        return report
+
     def state(self) -> dict[str, Any]:
         guard = self.engine.guard_state
         return {"trading_state": self.engine.trading_state, "reason": guard.reason}

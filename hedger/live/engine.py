@@ -26,6 +26,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import structlog
@@ -49,8 +50,9 @@ from hedger.execution.executor import Executor
 from hedger.execution.journal import Journal, is_own_client_id
 from hedger.live.activity import EngineStats, HedgeRecord, refusal_kind
 from hedger.live.book_plan import BookPlan, all_positions, plan_book
+from hedger.live.flatten import run_flatten
 from hedger.live.hedging import DecisionSender, FactorOrder
-from hedger.live.inputs import Inbox, PositionsRead, PositionsReadFailed, Reload
+from hedger.live.inputs import Flatten, Inbox, PositionsRead, PositionsReadFailed, Reload
 from hedger.live.reconcile import cancel_own_open_orders, settle_journaled_orders
 from hedger.live.trading_guard import TradingGuard
 from hedger.live.venue_link import VenueLink
@@ -151,6 +153,7 @@ class Engine:
         self._fills_seen = asyncio.Event()
         self._late_fill_seen = asyncio.Event()
         self._last_gate: str | None = None
+        self._flattens: deque[Flatten] = deque()
 
     # -- trading state ------------------------------------------------------------------------
 
@@ -245,8 +248,8 @@ class Engine:
             log.error("stop_with_hedge_in_flight", waited_s=drain_s)
         await self.tasks.stop()
         self._idle.set()
-        for post in self.inputs.drain():
-            if isinstance(post, Reload) and not post.done.done():
+        for post in (*self.inputs.drain(), *self._flattens):
+            if isinstance(post, Reload | Flatten) and not post.done.done():
                 post.done.set_exception(RuntimeError("the daemon stopped before applying it"))
         if cancel_open_orders:
             with contextlib.suppress(Exception):
@@ -314,6 +317,8 @@ class Engine:
         for post in self.inputs.drain():
             if isinstance(post, Reload):
                 self._apply_reload(post)
+            elif isinstance(post, Flatten):
+                self._flattens.append(post)  # sent by the cycle when no hedge is in flight
             elif post.seq < self._read_applied:
                 self.stats.superseded_position_reads += 1
                 log.info("positions_read_superseded", seq=post.seq, applied=self._read_applied)
@@ -559,6 +564,9 @@ class Engine:
             started = time.perf_counter()
             now_ms, now_s = self.clock_ms(), self.monotonic()
             self._sync_clocks(now_ms, now_s)
+            if self._flattens:
+                await self._run_flattens()
+                continue
             try:
                 self.apply_inputs()
                 checked = self.compute(now_ms, now_s)
@@ -706,7 +714,38 @@ class Engine:
             self.positions_reconciled = False
             log.warning("reconcile_failed", error=repr(exc))
 
-    def slice_gate(self, decided_ms: int) -> str | None:
+    # -- operator's flatten --------------------------------------------------------------------
+
+    async def flatten(
+        self, factors: Sequence[str] = (), dry_run: bool = False, by: str = "operator"
+    ) -> dict[str, Any]:
+        """Close the hedge positions of ``factors`` (every factor if empty) through the guards
+        and executor, as journaled intents; the daemon pauses first (so the cycle does not
+        hedge again) and stays paused. Sent by the cycle task, after any hedge in flight."""
+        unknown = sorted(set(factors) - set(self.cfg.factor_assets))
+        if unknown:
+            raise ValueError(f"unknown factor(s) {', '.join(unknown)}")
+        done: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self.inputs.post(Flatten(tuple(factors), dry_run, by, done))
+        return await done
+
+    async def _run_flattens(self) -> None:
+        self.apply_inputs()
+        while self._flattens:
+            request = self._flattens.popleft()
+            self._idle.clear()
+            try:
+                report = await run_flatten(self, request)
+            except Exception as exc:
+                if not request.done.done():
+                    request.done.set_exception(exc)
+            else:
+                if not request.done.done():
+                    request.done.set_result(report)
+            finally:
+                self._idle.set()
+
+    def slice_gate(self, decided_ms: int, operator: bool = False) -> str | None:
         """Why the next slice of a decision taken at ``decided_ms`` must not go out, or None.
 
         Asked before every slice and between the limit and market parts of a leg: a pause,
@@ -717,13 +756,15 @@ class Engine:
         state = self.guard.state
         if self._stopping.is_set():
             return "shutdown"
-        if state.trading is not guards.TradingState.RUNNING:
+        paused_by_operator = operator and state.trading is guards.TradingState.PAUSED
+        if state.trading is not guards.TradingState.RUNNING and not paused_by_operator:
             return f"{state.trading.value}: {state.reason or 'no reason recorded'}"
         if state.dry_run or self.cfg.limits.dry_run:
             return "dry_run"
         age_s = (self.clock_ms() - decided_ms) / 1000.0
         max_age_s = self.cfg.hedge.max_decision_age
-        if age_s > max_age_s:
+        # A flatten's amounts are the positions themselves, re-read after each round.
+        if age_s > max_age_s and not operator:
             return f"decision is {age_s:.1f} s old (max_decision_age {max_age_s:g} s)"
         market = self._market_inputs(self.monotonic())
         stale = self._stale_inputs_now(market)

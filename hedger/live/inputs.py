@@ -14,6 +14,7 @@ import asyncio
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from hedger.config import Config
 from hedger.core.beta import BetaBook
@@ -48,7 +49,18 @@ class Reload:
     """Resolved once applied; carries the exception when the config cannot be applied."""
 
 
-Post = PositionsRead | PositionsReadFailed | Reload
+@dataclass(slots=True, frozen=True)
+class Flatten:
+    """An operator's request to close the hedge positions of ``factors`` (all if empty)."""
+
+    factors: tuple[str, ...]
+    dry_run: bool
+    by: str
+    done: asyncio.Future[dict[str, Any]] = field(compare=False)
+    """Resolved with what was sent (or would be, on a dry run), or with the refusal."""
+
+
+Post = PositionsRead | PositionsReadFailed | Reload | Flatten
 
 
 class Inbox:

@@ -196,6 +196,29 @@ def build_app(
         # A refused file's errors quote what it says, which may be a misplaced credential.
         return _json(redact(result.as_dict()), status=200 if result.applied else 422)
 
+    async def flatten(request: web.Request) -> web.Response:
+        if not authorised(request):
+            return refuse()
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or body.get("confirm") != engine.cfg.name:
+            # The daemon's own name, so a command aimed at the wrong daemon cannot close
+            # this one's hedges.
+            why = f'body must be JSON with "confirm": "{engine.cfg.name}" (the daemon name)'
+            return _json({"error": why}, status=400)
+        factors = body.get("factors") or []
+        if not (isinstance(factors, list) and all(isinstance(f, str) for f in factors)):
+            return _json({"error": '"factors" must be a list of factor assets'}, status=400)
+        try:
+            report = await control.flatten(
+                request.remote or "http", factors, dry_run=bool(body.get("dry_run"))
+            )
+        except (ValueError, RuntimeError) as exc:
+            return _json({"error": str(exc)}, status=409)
+        return _json(report)
+
     app = web.Application()
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
@@ -204,6 +227,7 @@ def build_app(
     app.router.add_post("/control/pause", pause)
     app.router.add_post("/control/resume", resume)
     app.router.add_post("/control/reload", reload)
+    app.router.add_post("/control/flatten", flatten)
     return app
 
 
