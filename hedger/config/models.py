@@ -429,6 +429,10 @@ class HttpConfig(Strict):
 class LoggingConfig(Strict):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"
+    exposure_every: NonNegativeSeconds = Field(
+        default=30.0,
+        description="an `exposure` line (each factor against its band) this often; 0: never",
+    )
 
 
 class Config(Strict):

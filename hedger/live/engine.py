@@ -214,6 +214,7 @@ class Engine:
         spawn(self._reconcile_loop(), "engine-reconcile")
         spawn(self._refresh_on_fills(), "engine-fills")
         spawn(self._watch_abandoned_loop(), "engine-abandoned")
+        spawn(self._exposure_log_loop(), "engine-exposure-log")
         if self.cfg.portfolio.include_venue_positions:
             for n, link in self.links.items():
                 if link.speaks_deribit:
@@ -478,7 +479,7 @@ class Engine:
         state, outputs = step(self._cycle_state(), self._cycle_inputs(now_ms, now_s), self.params)
         self.plausibility, self.index_plausibility = state.plausibility, state.index_plausibility
         self.last_hedge_ms = state.last_hedge_ms
-        self.stale_inputs = outputs.stale_inputs
+        self._set_stale(outputs.stale_inputs)
         self.implausible_inputs = outputs.implausible_inputs
         if outputs.implausible_inputs:
             self.stats.implausible_cycles += 1
@@ -616,6 +617,36 @@ class Engine:
                 self._stale_inputs_now()
             self.changed.set()
 
+    async def _exposure_log_loop(self) -> None:
+        """A periodic ``exposure`` line, so a quiet daemon still says where it stands."""
+        while True:
+            every_s = self.cfg.logging.exposure_every  # reloadable
+            await asyncio.sleep(every_s if every_s > 0 else 5.0)
+            if every_s > 0 and self.decisions:
+                log.info("exposure", **self.exposure_fields())
+
+    def exposure_fields(self) -> dict[str, Any]:
+        """Each factor's beta-delta against its target and band, in the factor's units."""
+        fields: dict[str, Any] = {"trading": self.trading_state}
+        for d in self.decisions:
+            unit = d.factor.lower()
+            if np.isnan(d.deviation):
+                band = "unknown"
+            else:
+                band = "inside" if abs(d.deviation) <= d.band_half_width else "outside"
+            fields |= {
+                f"beta_delta_{unit}": d.beta_delta,
+                f"target_{unit}": d.target,
+                f"deviation_{unit}": d.deviation,
+                f"band_half_width_{unit}": d.band_half_width,
+                f"band_{unit}": band,
+            }
+        if self.exposure is not None:
+            fields["nav_usd"] = self.exposure.nav_usd
+        if self.stale_inputs:
+            fields["stale_inputs"] = list(self.stale_inputs)
+        return fields
+
     @property
     def hedging(self) -> bool:
         """A decision's orders are being sent (the cycle awaits them)."""
@@ -704,6 +735,7 @@ class Engine:
                 decided_ms=now_ms,
                 dry_run=checked.dry_run,
                 nav_usd=self.exposure.nav_usd if self.exposure else None,
+                drivers=self._drivers(factor_name),
             )
             await self.sender.send(
                 order, self.cfg.hedge.order, self.params.limits, lambda: self.slice_gate(now_ms)
@@ -745,6 +777,24 @@ class Engine:
             finally:
                 self._idle.set()
 
+    def _drivers(self, factor: str) -> tuple[dict[str, float | str], ...]:
+        """Per asset of the book: what it contributes to ``factor``'s beta-delta now."""
+        result = self.exposure
+        if result is None:
+            return ()
+        k = result.factors.index(factor)
+        return tuple(
+            {
+                "asset": asset,
+                "price_usd": float(result.asset_price[a]),
+                "delta_usd": float(result.asset_delta_usd[a]),
+                "beta": float(result.loadings[a, k]),
+                "beta_delta_usd": float(result.asset_delta_usd[a] * result.loadings[a, k]),
+            }
+            for a, asset in enumerate(result.assets)
+            if result.asset_delta_usd[a] != 0.0
+        )
+
     def slice_gate(self, decided_ms: int, operator: bool = False) -> str | None:
         """Why the next slice of a decision taken at ``decided_ms`` must not go out, or None.
 
@@ -784,8 +834,18 @@ class Engine:
         if self.universe is None:
             return ()
         market = self._market_inputs(self.monotonic()) if market is None else market
-        self.stale_inputs = stale_inputs(market, self.cfg.market.stale_after)
+        self._set_stale(stale_inputs(market, self.cfg.market.stale_after))
         return self.stale_inputs
+
+    def _set_stale(self, stale: tuple[str, ...]) -> None:
+        """Entering and leaving staleness is logged once each, not on every cycle."""
+        if stale and not self.stale_inputs:
+            log.warning(
+                "inputs_stale", inputs=list(stale), stale_after_s=self.cfg.market.stale_after
+            )
+        elif self.stale_inputs and not stale:
+            log.info("inputs_fresh", were_stale=list(self.stale_inputs))
+        self.stale_inputs = stale
 
     # -- status -------------------------------------------------------------------------------
 

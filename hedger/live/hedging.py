@@ -49,6 +49,16 @@ class FactorOrder:
     decided_ms: int
     dry_run: bool
     nav_usd: float | None
+    drivers: tuple[dict[str, float | str], ...] = ()
+    """Per asset: price, delta, loading on this factor and beta-delta contribution (USD):
+    what moved the factor's beta-delta, journaled with the intent."""
+
+
+def amount_unit(market: HedgeMarket, factor: str) -> str:
+    """What a venue amount of ``market`` counts, for log field names (``amount_usd_face``)."""
+    if market.inverse:
+        return "usd_face"
+    return factor.lower() if market.amount_size == 1.0 else "contracts"
 
 
 class DecisionSender:
@@ -81,6 +91,7 @@ class DecisionSender:
             "legs": [leg.amount for leg in legs],
             "dry_run": order.dry_run,
             "nav_usd": order.nav_usd,
+            "drivers": list(order.drivers),
         }
         seq = self.journal.record_intent(
             now_ms=order.decided_ms,
@@ -92,6 +103,9 @@ class DecisionSender:
             reason=first.reason,
             decision=payload,
         )
+        # Field names carry their units: the factor's coin for beta-delta, target, deviation
+        # and band; the venue's amount unit for the order size.
+        unit = decision.factor.lower()
         log.info(
             "hedge_decided",
             intent_seq=seq,
@@ -99,14 +113,16 @@ class DecisionSender:
             venue=order.venue,
             symbol=first.symbol,
             side=first.side,
-            amount=total,
-            notional_usd=round(notional, 2),
-            beta_delta=decision.beta_delta,
-            target=decision.target,
-            deviation=decision.deviation,
-            band_half_width=decision.band_half_width,
+            notional_usd=notional,
             reason=first.reason,
             dry_run=order.dry_run,
+            **{
+                f"amount_{amount_unit(order.market, decision.factor)}": total,
+                f"beta_delta_{unit}": decision.beta_delta,
+                f"target_{unit}": decision.target,
+                f"deviation_{unit}": decision.deviation,
+                f"band_half_width_{unit}": decision.band_half_width,
+            },
         )
         return seq
 

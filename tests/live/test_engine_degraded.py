@@ -58,8 +58,14 @@ async def test_stale_instrument_blocks_hedging_until_fresh(tmp_path: Path) -> No
             plan.update({"paused": []})
             await wait_for(lambda: len(venue_labels(daemon)) > hedges)
             assert not engine.stale_inputs
+            cycles = engine.stats.cycles
         finally:
             await stop_daemon(daemon)
+    # Entering and leaving staleness is logged once per change, not on every cycle.
+    entered = [e for e in logs if e["event"] == "inputs_stale"]
+    left = [e for e in logs if e["event"] == "inputs_fresh"]
+    assert 2 <= len(entered) <= 6 and len(left) in (len(entered), len(entered) - 1)
+    assert len(entered) < cycles / 10, (len(entered), cycles)
 
 
 async def test_dropped_websocket_reconnects_and_resumes(tmp_path: Path) -> None:

@@ -7,9 +7,11 @@ clock, so three simulated minutes take a few seconds.
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from pathlib import Path
 
+import pytest
 import structlog
 
 from hedger.live.daemon import Daemon, start_daemon, stop_daemon
@@ -59,8 +61,17 @@ async def test_hedges_the_beta_drift_and_stays_in_band(tmp_path: Path) -> None:
     for name in ("hedge_decided", "order_sent", "order_filled"):
         assert name in events, name
     decided_log = next(e for e in logs if e["event"] == "hedge_decided")
-    assert decided_log["deviation"] > decided_log["band_half_width"]
+    # Units in the field names: the factor's coin, the venue's amount unit (USD face here).
+    assert abs(decided_log["deviation_btc"]) > decided_log["band_half_width_btc"]
+    assert decided_log["amount_usd_face"] > 0 and decided_log["notional_usd"] > 0
     db = sqlite3.connect(cfg.journal.path)
+    (payload,) = db.execute("SELECT decision FROM intents ORDER BY seq LIMIT 1").fetchone()
+    decision = json.loads(payload)
+    drivers = {d["asset"]: d for d in decision["drivers"]}
+    # The drivers explain the decision: their contributions add up to its beta-delta.
+    explained_usd = sum(d["beta_delta_usd"] for d in drivers.values())
+    btc_usd = drivers["BTC"]["price_usd"]
+    assert explained_usd / btc_usd == pytest.approx(decision["beta_delta"], rel=1e-9)
     intents = db.execute("SELECT COUNT(*) FROM intents").fetchone()[0]
     filled = db.execute("SELECT COUNT(*) FROM orders WHERE status = 'filled'").fetchone()[0]
     pending = db.execute("SELECT COUNT(*) FROM orders WHERE status = 'pending'").fetchone()[0]
@@ -150,3 +161,16 @@ async def test_a_fill_outside_the_engine_updates_positions_before_reconciling(
     finally:
         await client.close()
         await stop_daemon(daemon)
+
+
+async def test_a_periodic_exposure_line_says_where_each_factor_stands(tmp_path: Path) -> None:
+    cfg = with_updates(paper_config(tmp_path), logging={"exposure_every": 0.2})
+    with structlog.testing.capture_logs() as logs:
+        daemon = await start_daemon(cfg, serve_http=False)
+        try:
+            await wait_for(lambda: sum(e["event"] == "exposure" for e in logs) >= 2)
+        finally:
+            await stop_daemon(daemon)
+    line = next(e for e in logs if e["event"] == "exposure")
+    assert line["band_btc"] in ("inside", "outside")
+    assert {"beta_delta_btc", "target_btc", "band_half_width_btc", "trading"} <= set(line)
