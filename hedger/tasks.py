@@ -42,6 +42,20 @@ class Supervisor:
         task.add_done_callback(lambda done: self._ended(done, forever))
         return task
 
+    def watch(self, task: asyncio.Task[Any], name: str, *, forever: bool = False) -> None:
+        """Supervise a task someone else created (a feed's own loop): an error it ends with is
+        reported like a spawned task's. Not cancelled by ``stop``: its owner stops it."""
+        task.add_done_callback(lambda done: self._watched_ended(done, name, forever))
+
+    def _watched_ended(self, task: asyncio.Task[Any], name: str, forever: bool) -> None:
+        if task.cancelled() or self._stopping:
+            return
+        error = task.exception()
+        if error is None and forever:
+            error = RuntimeError("ended although it should run until stopped")
+        if error is not None:
+            self._on_failure(name, error)
+
     def _ended(self, task: asyncio.Task[Any], forever: bool) -> None:
         self._tasks.discard(task)
         if task.cancelled() or self._stopping:

@@ -233,12 +233,13 @@ async def run_forever(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     daemon = await start_daemon(cfg, config_path, force_dry_run=force_dry_run)
-    reloads: set[asyncio.Task[object]] = set()
 
     def on_sighup() -> None:
-        task = loop.create_task(daemon.control.reload(trigger="sighup"))
-        reloads.add(task)
-        task.add_done_callback(reloads.discard)
+        # Supervised like every task of the daemon: a reload that escapes its own error
+        # handling halts with the reason instead of vanishing.
+        daemon.engine.tasks.spawn(
+            daemon.control.reload(trigger="sighup"), "reload-sighup", forever=False
+        )
 
     loop.add_signal_handler(signal.SIGHUP, on_sighup)
     await stop.wait()

@@ -197,6 +197,7 @@ class Engine:
         """Connect, reconcile, load positions, subscribe and warm the betas; then cycle."""
         self.started_ms = self.clock_ms()
         for link in self.links.values():
+            link.supervise = self.tasks.watch
             await link.connect()
         self.load_hedge_markets()
         await self.reconcile_orders()

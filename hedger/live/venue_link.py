@@ -47,6 +47,8 @@ class VenueLink:
         self.feed: DeribitTickerFeed | CcxtTickerFeed | None = None
         self._pro: Any | None = None
         self._pro_start: asyncio.Task[None] | None = None
+        self.supervise: Callable[[asyncio.Task[Any], str], None] = lambda task, name: None
+        """Set by the engine: the feed's tasks are reported to its supervisor if they fail."""
 
     @property
     def speaks_deribit(self) -> bool:
@@ -159,15 +161,16 @@ class VenueLink:
         if self.speaks_deribit:
             url = self.cfg.urls.ws or _DERIBIT_WS[self.cfg.testnet]
             feed = DeribitTickerFeed(market, url, instrument_ids)
-            feed.start()
+            self.supervise(feed.start(), f"feed-{self.name}")
             self.feed = feed
         else:
             import ccxt.pro as ccxt_pro
 
             if self._pro is None:
                 self._pro = make_client(self.cfg, ccxt_pro)
-            generic = CcxtTickerFeed(market, self._pro, instrument_ids)
+            generic = CcxtTickerFeed(market, self._pro, instrument_ids, supervise=self.supervise)
             self._pro_start = asyncio.get_running_loop().create_task(generic.start())
+            self.supervise(self._pro_start, f"feed-start-{self.name}")
             self.feed = generic
 
     async def watch_own_trades(self, on_trade: Callable[[list[str]], None]) -> None:

@@ -117,8 +117,10 @@ class CcxtTickerFeed:
         backoff: Backoff | None = None,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        supervise: Callable[[asyncio.Task[Any], str], None] | None = None,
     ) -> None:
         self.market = market
+        self._supervise = supervise
         self.exchange = exchange
         self.instruments = tuple(dict.fromkeys(instruments))
         self.backoff = backoff or Backoff()
@@ -147,9 +149,10 @@ class CcxtTickerFeed:
                     "check the instrument names in the config"
                 )
             symbol = markets[0]["symbol"]
-            self._tasks.append(
-                asyncio.create_task(self._watch(instrument, symbol), name=f"ccxt-{symbol}")
-            )
+            task = asyncio.create_task(self._watch(instrument, symbol), name=f"ccxt-{symbol}")
+            self._tasks.append(task)
+            if self._supervise is not None:
+                self._supervise(task, f"feed-{symbol}")
 
     async def stop(self) -> None:
         self._stopping.set()

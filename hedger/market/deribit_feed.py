@@ -201,7 +201,9 @@ class DeribitTickerFeed:
             # Cancel as well: stop() may land mid-connect or mid-subscribe, where no closed
             # socket would end the task.
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            # A loop that died of an error was reported by whoever supervises it; stopping
+            # must still succeed.
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
             self._task = None
 
