@@ -395,9 +395,16 @@ class Engine:
             log.warning("universe_grew", added=added)
             for name, link in self.links.items():
                 grown = universe.subscriptions[name]
-                if link.market is not None and grown != previous.subscriptions[name]:
-                    link.grow_state(grown)
-                    self.tasks.spawn(link.reopen_feed(), f"resubscribe-{name}", forever=False)
+                if grown == previous.subscriptions[name]:
+                    continue
+                if link.market is None:
+                    # A venue nothing was streamed from until now (a position just opened
+                    # there): its feed starts here.
+                    max_ahead_ms = int(self.cfg.market.max_ahead * 1000)
+                    link.start_feed(grown, self.changed, max_ahead_ms)
+                    continue
+                link.grow_state(grown)
+                self.tasks.spawn(link.reopen_feed(), f"resubscribe-{name}", forever=False)
             rows = {symbol: row for row, symbol in enumerate(previous.symbols)}
             source = [rows.get(symbol, -1) for symbol in universe.symbols]
             self.plausibility = self.plausibility.remap(source)
