@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import queue
+import re
 import threading
 import zlib
 from collections.abc import Generator, Iterator
@@ -45,18 +46,46 @@ def encode_line(recv_ms: int, frame: str | bytes) -> bytes:
     return b"%s%d%s%s}\n" % (_PREFIX, recv_ms, _FRAME_KEY, raw)
 
 
+class RecordingError(ValueError):
+    """A line that is not in the recording format: ``str()`` shows it and says why."""
+
+
+_SPACED = re.compile(rb'^\s*\{\s*"recv_ms"\s*:\s*-?\d+\s*,\s*"frame"\s*:')
+
+
+def _foreign(line: bytes) -> RecordingError:
+    if _SPACED.match(line):
+        # The replay cuts lines at fixed bytes rather than parsing them (one parse per
+        # message, as live), so a reformatted file must be compacted back, not guessed at.
+        return RecordingError(
+            f"not a recording line: {line[:40]!r} has spaces or line breaks around its keys; "
+            f'`hedger record` writes {{"recv_ms":<ms>,"frame":<frame>}} compactly, one per '
+            "line: rewrite the file that way (e.g. `zcat f.gz | jq -c . | gzip > g.gz`)"
+        )
+    return RecordingError(
+        f'not a recording line: {line[:40]!r} (expected {{"recv_ms":<ms>,"frame":<frame>}})'
+    )
+
+
 def decode_line(line: bytes) -> tuple[int, bytes]:
-    """(receive time in epoch ms, the frame's bytes); ValueError for a foreign line."""
+    """(receive time in epoch ms, the frame's bytes); RecordingError for a foreign line."""
     if not line.startswith(_PREFIX):
-        raise ValueError(f"not a recording line: {line[:40]!r}")
+        raise _foreign(line)
     split = line.find(_FRAME_KEY, len(_PREFIX))
     end = len(line.rstrip())
     if split < 0 or line[end - 1 : end] != b"}":
-        raise ValueError(f"not a recording line: {line[:40]!r}")
+        raise _foreign(line)
+    try:
+        recv_ms = int(line[len(_PREFIX) : split])
+    except ValueError:
+        raise _foreign(line) from None
     frame = line[split + len(_FRAME_KEY) : end - 1]
     if frame.startswith(b'"'):
-        frame = str(orjson.loads(frame)).encode()
-    return int(line[len(_PREFIX) : split]), frame
+        try:
+            frame = str(orjson.loads(frame)).encode()
+        except orjson.JSONDecodeError:
+            raise _foreign(line) from None
+    return recv_ms, frame
 
 
 def _inflate(

@@ -58,6 +58,16 @@ def resolve_path(path: str) -> tuple[str | int, ...]:
     return tuple(int(p) if p.isdigit() else p for p in parts)
 
 
+def fixes_the_market(resolved: tuple[str | int, ...]) -> bool:
+    """Paths the market tape is laid out from (the book's holdings, the factors' assets and
+    hedge instruments, the venues): the tape is built once from the base config and shared
+    by every run, so sweeping them would print identical runs."""
+    head = resolved[0]
+    if head in ("portfolio", "venues"):
+        return True
+    return head == "factors" and (len(resolved) < 3 or resolved[2] in ("asset", "hedge"))
+
+
 def parse_axis(spec: str) -> Axis:
     path, sep, raw = spec.partition("=")
     path = path.strip()
@@ -69,7 +79,13 @@ def parse_axis(spec: str) -> Axis:
     if any(not v for v in labels):
         raise SweepError(f"sweep {path}: empty value in {raw!r}")
     values = tuple(_scalar(v) for v in labels)
-    return Axis(path, resolve_path(path), values, labels)
+    resolved = resolve_path(path)
+    if fixes_the_market(resolved):
+        raise SweepError(
+            f"sweep {path}: the market is laid out once from the config's holdings, factors "
+            "and venues, so every run would be the same; run one config per value instead"
+        )
+    return Axis(path, resolved, values, labels)
 
 
 def _scalar(text: str) -> Any:

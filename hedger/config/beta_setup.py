@@ -18,6 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hedger.config import BetaConfig, Estimator
+from hedger.config.durations import Bars
 from hedger.core.bars import BarSampler, Winsorizer
 from hedger.core.beta import (
     BetaBook,
@@ -25,7 +26,7 @@ from hedger.core.beta import (
     EwmaBeta,
     KalmanBeta,
     RollingOlsBeta,
-    to_bars,
+    min_half_life_bars,
 )
 from hedger.core.factors import factor_indices, prior_loadings
 
@@ -34,22 +35,38 @@ def make_estimator(
     cfg: BetaConfig, n_assets: int, k: int, prior: NDArray[np.float64]
 ) -> BetaEstimator:
     if cfg.estimator is Estimator.EWMA:
-        return EwmaBeta(n_assets, k, to_bars(cfg.half_life, cfg.bar), min_obs=cfg.min_observations)
+        return EwmaBeta(n_assets, k, cfg.half_life_bars, min_obs=cfg.min_observations)
     if cfg.estimator is Estimator.ROLLING_OLS:
-        return RollingOlsBeta(
-            n_assets,
-            k,
-            max(1, round(to_bars(cfg.window, cfg.bar))),
-            min_obs=cfg.min_observations,
-        )
+        return RollingOlsBeta(n_assets, k, cfg.window_bars, min_obs=cfg.min_observations)
     return KalmanBeta(
         n_assets,
         k,
-        cfg.kalman_state_noise,
+        cfg.kalman_state_noise_per_bar,
         prior=prior,
         prior_stderr=cfg.shrinkage.prior_stderr,
         min_obs=cfg.min_observations,
     )
+
+
+def at_bar(cfg: BetaConfig, bar_seconds: float) -> tuple[BetaConfig, list[str]]:
+    """``cfg`` on bars of ``bar_seconds`` (a backtest on candles), and what had to change.
+
+    Durations keep their clock meaning and bar counts their count. A span that would then be
+    too short for ``min_observations`` (a 1-day half-life on daily candles is one bar) is
+    raised to the shortest that is not, in bars, and the change is said, with the numbers:
+    a config refuses such a span outright, but a backtest must still run every estimator.
+    """
+    at = cfg.model_copy(update={"bar": bar_seconds})
+    problems = at.span_problems()
+    update: dict[str, Bars] = {}
+    notes = []
+    if "half_life" in problems:
+        update["half_life"] = Bars(round(min_half_life_bars(cfg.min_observations), 1))
+        notes.append(f"beta.{problems['half_life']}: raised to {update['half_life']}")
+    if "window" in problems:
+        update["window"] = Bars(cfg.min_observations)
+        notes.append(f"beta.{problems['window']}: raised to {update['window']}")
+    return (at.model_copy(update=update) if update else at), notes
 
 
 def make_beta_book(
@@ -59,7 +76,7 @@ def make_beta_book(
     prior, defaulted = prior_loadings(assets, factors, cfg.priors)
     n, k = len(assets), len(factors)
     winsorizer = (
-        Winsorizer(n, cfg.winsorize_sigmas, to_bars(cfg.half_life, cfg.bar))
+        Winsorizer(n, cfg.winsorize_sigmas, cfg.half_life_bars)
         if cfg.winsorize_sigmas is not None
         else None
     )

@@ -77,6 +77,22 @@ def half_life_to_lambda(half_life_bars: float) -> float:
     return float(2.0 ** (-1.0 / half_life_bars))
 
 
+def ewma_effective_bars(half_life_bars: float) -> float:
+    """Effective sample size (sum w)^2 / sum w^2 of an EWMA with a long history:
+    (1 + lambda) / (1 - lambda), about 2.9 half-lives."""
+    lam = half_life_to_lambda(half_life_bars)
+    return (1.0 + lam) / (1.0 - lam)
+
+
+def min_half_life_bars(min_obs: int) -> float:
+    """The shortest half-life whose EWMA ever holds ``min_obs`` effective bars: below it an
+    estimate called warm after ``min_obs`` bars still rests on fewer (30 -> 10.4 bars).
+    Inverts ``ewma_effective_bars``: lambda = (m - 1) / (m + 1)."""
+    if min_obs < 2:
+        raise ValueError(f"min_obs must be >= 2, got {min_obs}")
+    return float(np.log(2.0) / np.log((min_obs + 1.0) / (min_obs - 1.0)))
+
+
 def to_bars(seconds: float, bar_seconds: float) -> float:
     """A duration (half-life, window) in bars of ``bar_seconds``."""
     if bar_seconds <= 0:
@@ -673,6 +689,15 @@ class BetaBook:
             rolled = True
         if rolled or self._snapshot is None:
             self._snapshot = self.snapshot()
+        return self._snapshot
+
+    def fold_returns(self, log_return: ArrayLike, end_ms: int) -> Betas:
+        """Fold in one bar of log-returns the caller made (n,) (NaN: not observed, masked;
+        never a zero return), as ``sample`` does with the sampler's bars; the loadings after
+        it. A backtest on candles drives the book this way, gaps and all."""
+        self._update(np.asarray(log_return, dtype=np.float64))
+        self._end_ms = end_ms
+        self._snapshot = self.snapshot()
         return self._snapshot
 
     def warm_start(self, closes: ArrayLike) -> None:

@@ -61,3 +61,24 @@ def test_bad_values_and_paths_are_named(spec: str, named: str) -> None:
 def test_malformed_specs(spec: str) -> None:
     with pytest.raises(SweepError):
         parse_axis(spec)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "portfolio.holdings.0.asset=SOL,DOGE,ETH",
+        "portfolio.holdings.0.qty=1,2",
+        "factors.0.asset=ETH",
+        "factors.0.hedge.symbol=ETH-PERPETUAL",
+        "venues.sim.exchange=binance",
+    ],
+)
+def test_paths_the_market_is_laid_out_from_are_refused(spec: str) -> None:
+    """Before: the tape came from the base config, so these printed identical runs."""
+    with pytest.raises(SweepError, match="every run would be the same"):
+        parse_axis(spec)
+
+
+def test_factor_settings_still_sweep() -> None:
+    axis = parse_axis("factors.0.target.value=0,0.5")
+    assert axis.resolved == ("factors", 0, "target", "value")

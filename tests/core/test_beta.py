@@ -17,7 +17,9 @@ from hedger.core.beta import (
     EwmaBeta,
     KalmanBeta,
     RollingOlsBeta,
+    ewma_effective_bars,
     half_life_to_lambda,
+    min_half_life_bars,
     to_bars,
     vasicek_shrink,
     with_factor_rows,
@@ -423,6 +425,16 @@ def test_half_life_and_bars() -> None:
         half_life_to_lambda(0.0)
 
 
+@pytest.mark.parametrize("min_obs", [2, 30, 60, 500])
+def test_the_half_life_floor_holds_min_obs_effective_bars(min_obs: int) -> None:
+    floor = min_half_life_bars(min_obs)
+    assert ewma_effective_bars(floor) == pytest.approx(min_obs, rel=1e-9)
+    # The same as a long EWMA's weights say: (sum w)^2 / sum w^2.
+    weights = half_life_to_lambda(floor) ** np.arange(200_000.0)
+    assert weights.sum() ** 2 / (weights**2).sum() == pytest.approx(min_obs, rel=1e-6)
+    assert min_half_life_bars(30) == pytest.approx(10.39, abs=0.01)
+
+
 # --- shrinkage, factor rows, the book ---------------------------------------------------------
 
 
@@ -493,6 +505,32 @@ def test_beta_book_turns_asynchronous_quotes_into_loadings() -> None:
     np.testing.assert_array_equal(betas.loadings[:2], np.eye(2))
     np.testing.assert_array_equal(betas.stderr[:2], 0.0)
     np.testing.assert_array_equal(betas.loadings[5], 0.0)  # cash: flat price, no loading
+
+
+def test_beta_book_folds_returns_made_elsewhere_as_its_sampler_would() -> None:
+    """Candles: the caller's returns go through the same winsorizer, estimator, shrinkage
+    and factor rows as the sampler's bars; a missing candle (NaN) is masked, not a zero."""
+    bars, bar_ms = 200, 60_000
+    closes = _book_prices(bars, seed=21)
+    sampled, _, _ = _book(min_obs=30, prior_stderr=0.3)
+    folded, _, _ = _book(min_obs=30, prior_stderr=0.3)
+    sampled.winsorizer = Winsorizer(6, k_sigma=4.0, half_life_bars=50.0)
+    folded.winsorizer = Winsorizer(6, k_sigma=4.0, half_life_bars=50.0)
+    returns = log_returns(closes)
+    for t in range(bars + 1):
+        sampled.observe(np.arange(6), closes[t], t * bar_ms)
+        expected = sampled.sample(t * bar_ms)
+        if t >= 1:
+            betas = folded.fold_returns(returns[t - 1], t * bar_ms)
+            # log(c1 / c0) and log c1 - log c0 differ in the last bits only.
+            np.testing.assert_allclose(betas.loadings, expected.loadings, rtol=1e-9, atol=1e-12)
+            np.testing.assert_allclose(betas.stderr, expected.stderr, rtol=1e-9)
+    assert betas.end_ms == expected.end_ms == bars * bar_ms
+    gappy, est, _ = _book(min_obs=30)
+    returns[50:53, 3] = np.nan
+    for t, row in enumerate(returns):
+        gappy.fold_returns(row, (t + 1) * bar_ms)
+    assert est.n_obs[2:5].tolist() == [bars, bars - 3, bars]
 
 
 def test_beta_book_warm_start_and_shrinkage() -> None:
