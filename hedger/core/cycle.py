@@ -9,6 +9,11 @@ pre-trade guards with their breach policy. What a driver does with the approved 
 (send them through the executor, or fill them against the tape) is its own business; what
 it learns back (an order sent, an error) reaches the guards through ``guards.record_*``.
 
+Option hedges (``CycleParams.options``, a mode per factor) are decided before the perp: their
+legs pass ``guards.check_options``, and the perp policy then decides on the beta-delta the
+approved legs leave (as if they filled), so the perp only trims the residual. With every
+factor in ``perp`` mode (the default) none of this runs and the step is what it was.
+
 ``CycleState`` holds the estimator (``BetaBook``, a mutable ring of bars kept for speed:
 the step is its only writer), the guard state, each factor's last hedge time and the
 plausibility states; every other field is replaced, never mutated.
@@ -25,6 +30,17 @@ from numpy.typing import NDArray
 from hedger.core import guards
 from hedger.core.beta import BetaBook, Betas
 from hedger.core.exposure import Book, Exposure, Quotes, exposure
+from hedger.core.option_candidates import OptionChain
+from hedger.core.option_hedge import (
+    UNSOLVED,
+    OptionHedgeInputs,
+    OptionHedgeParams,
+    beta_delta_shift_usd,
+    decide_option_hedges,
+    option_key,
+    solve_key,
+)
+from hedger.core.option_legs import OptionDecision
 from hedger.core.params import Factor, HedgePolicy, Limits
 from hedger.core.plausibility import PlausibilityParams, PlausibilityState, Verdict, assess
 from hedger.core.policy import Decision, HedgeMarket, decide
@@ -42,6 +58,8 @@ class CycleParams:
     stale_after_s: float
     plausibility: PlausibilityParams = field(default_factory=PlausibilityParams)
     breach: guards.BreachPolicy = guards.BreachPolicy.HALT
+    options: OptionHedgeParams = field(default_factory=lambda: OptionHedgeParams({}))
+    """per factor: its hedge mode and option settings; option order and limit settings."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -80,6 +98,9 @@ class CycleInputs:
     loadings: FloatArray | None = None
     """Override the estimated loadings (a backtest's oracle run); the estimator still
     observes, so a switch back is warm."""
+    option_chain: OptionChain | None = None
+    """the listed options (metadata, quotes, open interest, what the hedge holds); only
+    read when a factor is hedged with options."""
 
 
 @dataclass(slots=True)
@@ -103,6 +124,10 @@ class CycleOutputs:
     stale_inputs: tuple[str, ...]
     implausible_inputs: tuple[str, ...]
     round_trip_costs: dict[str, float]
+    option_decisions: tuple[OptionDecision, ...] = ()
+    """per factor not in ``perp`` mode: its option decision, legs included."""
+    option_checked: guards.OptionGuardResult | None = None
+    """None when no option leg was wanted."""
 
 
 def stale_inputs(market: MarketInputs, stale_after_s: float) -> tuple[str, ...]:
@@ -178,8 +203,16 @@ def step(
     loadings = betas.loadings if inputs.loadings is None else inputs.loadings
     result = exposure(inputs.book, inputs.quotes, loadings, inputs.factor_index, now_ms)
     costs = round_trip_costs(params, inputs.hedge_bid, inputs.hedge_ask, inputs.taker_fee)
+    health = guards.Health(stale, inputs.positions_reconciled, implausible)
+    option_decisions: tuple[OptionDecision, ...] = ()
+    option_checked = None
+    perp_view = result
+    if params.options.active:
+        state, option_decisions, option_checked, perp_view = _option_hedges(
+            state, inputs, params, result, costs, health
+        )
     policy = decide(
-        result,
+        perp_view,
         params.factors,
         params.hedge_markets,
         params.policy,
@@ -189,7 +222,6 @@ def step(
     )
     checked = None
     if policy.intents:
-        health = guards.Health(stale, inputs.positions_reconciled, implausible)
         positions = hedge_positions_usd(params, inputs.hedge_amount, result.factor_price)
         checked = guards.check(
             policy.intents, state.guard, params.limits, health, now_ms, positions
@@ -208,5 +240,62 @@ def step(
         stale_inputs=stale,
         implausible_inputs=implausible,
         round_trip_costs=costs,
+        option_decisions=option_decisions,
+        option_checked=option_checked,
     )
     return state, outputs
+
+
+def _option_hedges(
+    state: CycleState,
+    inputs: CycleInputs,
+    params: CycleParams,
+    result: Exposure,
+    costs: dict[str, float],
+    health: guards.Health,
+) -> tuple[CycleState, tuple[OptionDecision, ...], guards.OptionGuardResult | None, Exposure]:
+    """The option decisions and their guard check; the exposure the perp decides on (the
+    approved legs' beta-delta added, as if they filled)."""
+    option_inputs = OptionHedgeInputs(
+        exposure=result,
+        book=inputs.book,
+        quotes=inputs.quotes,
+        chain=inputs.option_chain,
+        hedge_amount=inputs.hedge_amount,
+        round_trip_cost=costs,
+        now_ms=inputs.now_ms,
+        stale_after_s=params.stale_after_s,
+    )
+    decisions = decide_option_hedges(
+        option_inputs,
+        params.factors,
+        params.hedge_markets,
+        params.policy,
+        params.options,
+        state.last_hedge_ms,
+    )
+    unsolved = [d.factor for d in decisions if d.solver in UNSOLVED]
+    if unsolved:
+        last = dict(state.last_hedge_ms)
+        last.update({solve_key(factor): inputs.now_ms for factor in unsolved})
+        state = replace(state, last_hedge_ms=last)
+    legs = [leg for d in decisions for leg in d.legs]
+    if not legs:
+        return state, decisions, None, result
+    checked = guards.check_options(
+        legs,
+        state.guard,
+        params.options.limits,
+        health,
+        inputs.now_ms,
+        result.vega_usd,
+        params.limits.dry_run,
+    )
+    if not checked.approved:
+        return state, decisions, checked, result
+    last = dict(state.last_hedge_ms)
+    for leg in checked.approved:
+        last[option_key(leg.factor)] = inputs.now_ms
+    shift = beta_delta_shift_usd(checked.approved, len(result.factors))
+    view = replace(result, beta_delta_usd=result.beta_delta_usd + shift)
+    return replace(state, last_hedge_ms=last), decisions, checked, view

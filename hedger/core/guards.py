@@ -10,6 +10,13 @@ States: RUNNING trades; PAUSED (operator) and HALTED (kill switch: repeated exec
 a limit breach under ``BreachPolicy.HALT``) refuse everything; only an explicit ``resume``
 leaves HALTED. Dry run is a mode beside the state: intents are checked exactly as live, so the
 journal shows what would have been sent, but the result is flagged not to send.
+
+Option legs pass ``check_options``: the same state and health gates, then the option limits
+(:class:`~hedger.core.params.OptionLimits`: premium bought per rolling day, the book's net
+vega, contracts per order, days to expiry of anything bought). A factor's legs are one
+decision: when one of them is refused, the others are too, so a roll never sells the old
+put without buying the new one. An option refusal never halts: it is a budget or a
+sanity bound, and the perp still hedges the beta-delta.
 """
 
 from __future__ import annotations
@@ -20,7 +27,8 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import NamedTuple
 
-from hedger.core.params import Limits
+from hedger.core.option_legs import OptionLeg
+from hedger.core.params import Limits, OptionLimits
 from hedger.core.policy import HedgeIntent
 from hedger.core.units import DAY_MS, HOUR_MS, MINUTE_MS
 
@@ -56,6 +64,8 @@ class GuardState:
     """Why PAUSED or HALTED."""
     since_ms: int | None = None
     """When the trading state last changed."""
+    option_premiums: tuple[SentOrder, ...] = ()
+    """Premium of the options bought within the last day, oldest first (USD)."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -112,12 +122,17 @@ def restore(
     since_ms: int | None,
     consecutive_errors: int,
     sent: Sequence[tuple[int, float]],
+    option_premiums: Sequence[tuple[int, float]] = (),
 ) -> GuardState:
     """The state a restarted daemon resumes in: the journaled trading state (a halt or a
     pause outlives the process; a crash loop must never re-arm trading) and the orders of
-    the last day (a restart must never reset a budget). ``sent``: (at_ms, notional_usd)."""
+    the last day (a restart must never reset a budget). ``sent``: (at_ms, notional_usd);
+    ``option_premiums``: (at_ms, premium_usd) of the options bought."""
     state = TradingState(trading) if trading is not None else TradingState.RUNNING
     orders = tuple(_window((SentOrder(at_ms, abs(usd)) for at_ms, usd in sent), now_ms, DAY_MS))
+    premiums = tuple(
+        _window((SentOrder(at_ms, abs(usd)) for at_ms, usd in option_premiums), now_ms, DAY_MS)
+    )
     return GuardState(
         trading=state,
         dry_run=limits.dry_run,
@@ -125,6 +140,7 @@ def restore(
         consecutive_errors=consecutive_errors,
         reason=reason if state is not TradingState.RUNNING else None,
         since_ms=since_ms if since_ms is not None else now_ms,
+        option_premiums=premiums,
     )
 
 
@@ -210,9 +226,7 @@ def _check_one(
 ) -> Refusal | None:
     notional = abs(intent.notional_usd)
     if not (
-        math.isfinite(intent.notional_usd)
-        and math.isfinite(intent.amount)
-        and intent.amount > 0
+        math.isfinite(intent.notional_usd) and math.isfinite(intent.amount) and intent.amount > 0
     ):
         return Refusal(
             intent,
@@ -329,3 +343,140 @@ def resume(state: GuardState, now_ms: int) -> GuardState:
 
 def set_dry_run(state: GuardState, dry_run: bool) -> GuardState:
     return replace(state, dry_run=dry_run)
+
+
+# --- option legs ------------------------------------------------------------------------------
+
+
+class OptionRefusal(NamedTuple):
+    leg: OptionLeg
+    reason: str
+    limit: str | None = None
+    """The ``OptionLimits`` field breached, or None for a gate."""
+    kind: str = ""
+    """The low-cardinality name operators count refusals by."""
+
+
+@dataclass(slots=True, frozen=True)
+class OptionGuardResult:
+    approved: tuple[OptionLeg, ...]
+    refused: tuple[OptionRefusal, ...]
+    dry_run: bool
+
+    @property
+    def to_send(self) -> tuple[OptionLeg, ...]:
+        """What the executor may send: nothing in dry run."""
+        return () if self.dry_run else self.approved
+
+    @property
+    def limit_breaches(self) -> tuple[OptionRefusal, ...]:
+        return tuple(r for r in self.refused if r.limit is not None)
+
+
+def premium_spent_usd(state: GuardState, now_ms: int) -> float:
+    """Option premium bought over the rolling day before ``now_ms``."""
+    return sum(o.notional_usd for o in _window(state.option_premiums, now_ms, DAY_MS))
+
+
+def check_options(
+    legs: Sequence[OptionLeg],
+    state: GuardState,
+    limits: OptionLimits,
+    health: Health,
+    now_ms: int,
+    net_vega_usd: float,
+    dry_run: bool = False,
+) -> OptionGuardResult:
+    """Approve or refuse each option leg, in order; a factor's legs stand or fall together.
+
+    ``net_vega_usd``: the book's vega now (every option, USD per vol point). Legs approved
+    earlier in the call count toward the premium and the vega of later ones.
+    """
+    dry_run = state.dry_run or dry_run
+    blocked = _gate(state, health)
+    if blocked is not None:
+        kind, reason = blocked
+        return OptionGuardResult(
+            (), tuple(OptionRefusal(g, reason, kind=kind) for g in legs), dry_run
+        )
+    premium = premium_spent_usd(state, now_ms)
+    vega = net_vega_usd
+    approved: list[OptionLeg] = []
+    refused: list[OptionRefusal] = []
+    for leg in legs:
+        refusal = _check_option(leg, limits, premium, vega)
+        if refusal is not None:
+            refused.append(refusal)
+            continue
+        approved.append(leg)
+        if leg.side == "buy":
+            premium += leg.premium_usd
+        vega += leg.total_vega_usd
+    failed = {r.leg.factor: r for r in refused}
+    if failed:
+        # One decision per factor: the rest of a refused decision is refused with it.
+        for leg in [g for g in approved if g.factor in failed]:
+            first = failed[leg.factor]
+            refused.append(
+                OptionRefusal(
+                    leg,
+                    f"leg {first.leg.leg} of this decision refused: {first.reason}",
+                    kind=first.kind,
+                )
+            )
+        approved = [g for g in approved if g.factor not in failed]
+    return OptionGuardResult(tuple(approved), tuple(refused), dry_run)
+
+
+def _check_option(
+    leg: OptionLeg, limits: OptionLimits, premium_usd: float, vega_usd: float
+) -> OptionRefusal | None:
+    numbers = (leg.amount, leg.limit_price, leg.premium_usd, leg.total_vega_usd)
+    if not (all(math.isfinite(x) for x in numbers) and leg.amount > 0 and leg.limit_price > 0):
+        return OptionRefusal(
+            leg,
+            f"bad order numbers: amount={leg.amount!r} limit_price={leg.limit_price!r}",
+            kind="bad_order_numbers",
+        )
+    if leg.amount > limits.max_contracts_per_order:
+        return OptionRefusal(
+            leg,
+            f"max_contracts_per_order: {leg.symbol} {leg.amount:g} > limit "
+            f"{limits.max_contracts_per_order:g}",
+            "max_contracts_per_order",
+            kind="max_contracts_per_order",
+        )
+    if leg.side == "buy" and leg.days_to_expiry < limits.min_days_to_expiry:
+        return OptionRefusal(
+            leg,
+            f"min_days_to_expiry: {leg.symbol} expires in {leg.days_to_expiry:.3g} d < "
+            f"{limits.min_days_to_expiry:g} d",
+            "min_days_to_expiry",
+            kind="min_days_to_expiry",
+        )
+    if leg.side == "buy" and premium_usd + leg.premium_usd > limits.max_premium_per_day_usd:
+        return OptionRefusal(
+            leg,
+            f"max_premium_per_day_usd: {_usd(premium_usd)} bought + {_usd(leg.premium_usd)} > "
+            f"limit {_usd(limits.max_premium_per_day_usd)}",
+            "max_premium_per_day_usd",
+            kind="max_premium_per_day_usd",
+        )
+    after = vega_usd + leg.total_vega_usd
+    # A leg that shrinks an oversized vega is always allowed, as for positions.
+    if abs(after) > limits.max_net_vega_usd and abs(after) > abs(vega_usd):
+        return OptionRefusal(
+            leg,
+            f"max_net_vega_usd: book vega after {leg.symbol} {_usd(after)} per vol point > "
+            f"limit {_usd(limits.max_net_vega_usd)}",
+            "max_net_vega_usd",
+            kind="max_net_vega_usd",
+        )
+    return None
+
+
+def record_option_premium(state: GuardState, now_ms: int, premium_usd: float) -> GuardState:
+    """An option was bought (sent): its premium counts toward the day's from ``now_ms``."""
+    kept = _window(state.option_premiums, now_ms, DAY_MS)
+    kept.append(SentOrder(now_ms, abs(premium_usd)))
+    return replace(state, option_premiums=tuple(kept))

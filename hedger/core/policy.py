@@ -9,6 +9,10 @@ Everything here is in a factor's own units (e.g. BTC) unless a name says ``_usd`
 - band half-width H (see :func:`band_half_width`); a deviation with ``|deviation| <= H`` is
   held, a larger one is traded back to the band edge or to the target
   (``HedgePolicy.rebalance_to``).
+- band controls (:func:`band_edges`): an asymmetric band has its own half-width below the
+  target; hysteresis trades a deviation that left the (outer) band back to the edge of an
+  inner band, so a one-tick move past the outer edge cannot trade back and forth; the hedge
+  ratio sends that share (0 to 1.5) of the trade back to the rebalance point.
 
 The hedge instrument's own position is already inside the exposure (it is a position of the
 book like any other), so the hedge quantity is simply minus the deviation to remove: adding
@@ -182,6 +186,71 @@ def band_half_width(
             )
 
 
+@dataclass(slots=True, frozen=True)
+class BandEdges:
+    """A factor's band in factor units, as distances from the target (all >= 0): held while
+    ``-lower <= deviation <= upper``; once outside, traded back to ``inner_upper`` above or
+    ``inner_lower`` below the target (None: no inner band, ``HedgePolicy.rebalance_to``
+    decides)."""
+
+    lower: float
+    upper: float
+    inner_lower: float | None = None
+    inner_upper: float | None = None
+
+    def half_width(self, deviation: float) -> float:
+        """The half-width on the deviation's side (the upper one at zero)."""
+        return self.lower if deviation < 0 else self.upper
+
+    def aim(self, deviation: float, rebalance_to: Literal["edge", "target"]) -> float:
+        """Where a deviation outside the band is traded back to, relative to the target."""
+        inner = self.inner_lower if deviation < 0 else self.inner_upper
+        if inner is not None:
+            return math.copysign(inner, deviation)
+        if rebalance_to == "target":
+            return 0.0
+        return math.copysign(self.half_width(deviation), deviation)
+
+
+def _in_factor_units(value: float, band: Band, factor_price: float, nav_usd: float) -> float:
+    if band.kind is BandKind.RELATIVE:
+        return value * nav_usd / factor_price
+    return value if band.unit == "factor" else value / factor_price
+
+
+def band_edges(
+    band: Band,
+    factor_price: float,
+    nav_usd: float,
+    gamma_per_usd: float,
+    round_trip_cost: float | None,
+) -> BandEdges:
+    """The band's edges in factor units (NaN upper when :func:`band_half_width` is NaN).
+
+    Asymmetric and inner widths apply to absolute and relative bands; a Whalley-Wilmott band
+    is symmetric by construction and its optimal policy already trades to its edge, so they
+    are ignored there (the config refuses them). An inner width larger than the outer one on
+    its side is taken as the outer one.
+    """
+    upper = band_half_width(band, factor_price, nav_usd, gamma_per_usd, round_trip_cost)
+    if band.kind is BandKind.WHALLEY_WILMOTT or not math.isfinite(upper):
+        return BandEdges(upper, upper)
+    lower = upper
+    if band.lower_half_width is not None:
+        lower = _in_factor_units(band.lower_half_width, band, factor_price, nav_usd)
+    inner_upper = inner_lower = None
+    if band.inner_half_width is not None:
+        inner_upper = min(
+            _in_factor_units(band.inner_half_width, band, factor_price, nav_usd), upper
+        )
+        inner_lower = min(inner_upper, lower)
+    if band.inner_lower_half_width is not None:
+        inner_lower = min(
+            _in_factor_units(band.inner_lower_half_width, band, factor_price, nav_usd), lower
+        )
+    return BandEdges(lower, upper, inner_lower, inner_upper)
+
+
 def target_beta_delta(target: Target, factor_price: float, nav_usd: float) -> float:
     """Target in factor units."""
     if target.kind == "beta_delta":
@@ -255,8 +324,9 @@ def decide_factor(
         return Decision(name, Action.SKIP, _bad("nav_usd", nav_usd), beta_delta, target), []
     deviation = beta_delta - target
     gamma_per_usd = factor_gamma_usd / (factor_price * factor_price)
-    half_width = band_half_width(factor.band, factor_price, nav_usd, gamma_per_usd, round_trip_cost)
-    if not math.isfinite(half_width):
+    edges = band_edges(factor.band, factor_price, nav_usd, gamma_per_usd, round_trip_cost)
+    half_width = edges.half_width(deviation)
+    if not (math.isfinite(half_width) and math.isfinite(edges.lower)):
         reason = f"bad input for {factor.band.kind.value} band: nav_usd={nav_usd!r}"
         if factor.band.kind is BandKind.WHALLEY_WILMOTT:
             reason = _bad(
@@ -274,10 +344,10 @@ def decide_factor(
         waited = (now_ms - last_hedge_ms) / 1000.0
         return record(Action.SKIP, f"cooldown ({waited:g}s of {policy.cooldown:g}s)"), []
 
-    aim = (
-        target if policy.rebalance_to == "target" else target + math.copysign(half_width, deviation)
-    )
-    trade_units = aim - beta_delta
+    aim = target + edges.aim(deviation, policy.rebalance_to)
+    ratio = factor.hedge_ratio
+    # ratio 1 multiplies exactly: the classic hedge is bit-for-bit what it was.
+    trade_units = ratio * (aim - beta_delta)
     raw_amount = market.amount_for(trade_units, factor_price)
     amount = abs(round_to_lot(raw_amount, market.amount_step))
     if amount <= 0 or amount < market.min_amount:
@@ -294,10 +364,7 @@ def decide_factor(
             f"{market.min_amount:g} of {market.symbol}",
         ), []
     side: Side = "buy" if trade_units > 0 else "sell"
-    why = (
-        f"deviation {deviation:+.6g} outside band ±{half_width:.6g}, "
-        f"rebalance to {policy.rebalance_to}"
-    )
+    why = _hedge_reason(deviation, edges, policy.rebalance_to, ratio)
     intents = [
         HedgeIntent(
             factor=name,
@@ -314,6 +381,19 @@ def decide_factor(
         for leg, qty in enumerate(slices)
     ]
     return record(Action.HEDGE, why), intents
+
+
+def _hedge_reason(deviation: float, edges: BandEdges, rebalance_to: str, hedge_ratio: float) -> str:
+    if edges.lower == edges.upper:
+        band = f"±{edges.upper:.6g}"
+    else:
+        band = f"-{edges.lower:.6g}/+{edges.upper:.6g}"
+    inner = edges.inner_lower if deviation < 0 else edges.inner_upper
+    to = rebalance_to if inner is None else f"inner band {math.copysign(inner, deviation):+.6g}"
+    why = f"deviation {deviation:+.6g} outside band {band}, rebalance to {to}"
+    if hedge_ratio != 1.0:
+        why += f", hedge ratio {hedge_ratio:.0%}"
+    return why
 
 
 def decide(

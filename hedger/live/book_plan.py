@@ -8,7 +8,7 @@ engine: a book nobody can price raises here, with the engine untouched.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -19,7 +19,9 @@ from hedger.config.portfolio import declared_positions
 from hedger.core.beta import BetaBook
 from hedger.core.exposure import Book, Position, build_book
 from hedger.core.factors import factor_indices
+from hedger.core.params import HedgeMode
 from hedger.live.venue_link import VenueLink
+from hedger.market.option_chain import chain_ids
 from hedger.market.universe import Universe, build_universe
 
 
@@ -35,6 +37,8 @@ class BookPlan:
     """Row in ``positions`` of each factor's hedge instrument (by venue instrument id)."""
     beta: tuple[BetaBook, list[str]] | None
     """New estimators (and the assets on priors only) when the book's assets changed."""
+    chains: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Per venue: the options streamed for the factors hedged with options there."""
 
 
 def all_positions(cfg: Config, venue_positions: Sequence[Position]) -> list[Position]:
@@ -57,6 +61,7 @@ def plan_book(
     """``beta_assets`` are the assets of the running estimators (empty: build new ones)."""
     factors = cfg.factor_assets
     book = build_book(positions, (*factors, *beta_assets))
+    chains = option_chains(cfg, links, now_ms)
     universe = build_universe(
         book,
         positions,
@@ -64,6 +69,7 @@ def plan_book(
         cfg.factors,
         cfg.portfolio.reference.implied_vols,
         existing=previous.subscriptions if previous else None,
+        streamed=chains,
     )
     beta = None
     if book.assets != beta_assets:
@@ -83,7 +89,30 @@ def plan_book(
         delta_one=delta_one_rows(universe, links),
         hedge_rows=hedge_rows,
         beta=beta,
+        chains=chains,
     )
+
+
+def option_chains(
+    cfg: Config, links: Mapping[str, VenueLink], now_ms: int
+) -> dict[str, tuple[str, ...]]:
+    """Per venue, the options a factor hedged with options may trade there: its candidate
+    underlyings (the factor's own by default) expiring inside the candidate window."""
+    chains: dict[str, list[str]] = {}
+    for f in cfg.factors:
+        if f.hedge.mode is HedgeMode.PERP:
+            continue
+        wanted = f.options.candidates
+        ids = chain_ids(
+            links[f.hedge.venue].markets,
+            wanted.underlyings or [f.asset],
+            now_ms,
+            wanted.min_days_to_expiry,
+            wanted.max_days_to_expiry,
+        )
+        venue = chains.setdefault(f.hedge.venue, [])
+        venue += [i for i in ids if i not in venue]
+    return {venue: tuple(ids) for venue, ids in chains.items()}
 
 
 def delta_one_rows(universe: Universe, links: Mapping[str, VenueLink]) -> NDArray[np.bool_]:

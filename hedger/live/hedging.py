@@ -8,6 +8,7 @@ filled.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -18,7 +19,10 @@ import numpy as np
 import structlog
 
 from hedger.config import OrderConfig
+from hedger.core.option_legs import OptionDecision, OptionLeg
+from hedger.core.option_legs import limit_price as option_limit_price
 from hedger.core.params import Limits
+from hedger.core.params import OptionOrder as CoreOptionOrder
 from hedger.core.policy import Decision, HedgeIntent, HedgeMarket
 from hedger.execution.executor import (
     ExecutionFailedError,
@@ -49,6 +53,8 @@ class FactorOrder:
     decided_ms: int
     dry_run: bool
     nav_usd: float | None
+    factor_price_usd: float | None = None
+    beta_delta_usd: float | None = None
     drivers: tuple[dict[str, float | str], ...] = ()
     """Per asset: price, delta, loading on this factor and beta-delta contribution (USD):
     what moved the factor's beta-delta, journaled with the intent."""
@@ -61,7 +67,27 @@ def amount_unit(market: HedgeMarket, factor: str) -> str:
     return factor.lower() if market.amount_size == 1.0 else "contracts"
 
 
+def _plain(value: Any) -> Any:
+    """A core value as JSON-able data for the journal."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if hasattr(value, "value"):
+        return _plain(value.value)
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
+
+
 class DecisionSender:
+    limits_for_errors: Limits
+    """The limits the kill switch counts errors against (set by the engine each cycle)."""
+
     def __init__(
         self,
         journal: Journal,
@@ -78,6 +104,7 @@ class DecisionSender:
         self.stats = stats
         self.clock_ms = clock_ms
         self.recent: deque[HedgeRecord] = deque(maxlen=50)
+        self.limits_for_errors = Limits()
 
     def record_intent(self, order: FactorOrder) -> int:
         decision, legs, first = order.decision, order.legs, order.legs[0]
@@ -92,6 +119,11 @@ class DecisionSender:
             "dry_run": order.dry_run,
             "nav_usd": order.nav_usd,
             "drivers": list(order.drivers),
+            "amount_unit": {"usd_face": "USD face", "contracts": "contracts"}.get(
+                amount_unit(order.market, decision.factor), decision.factor
+            ),
+            "factor_price_usd": order.factor_price_usd,
+            "beta_delta_usd": order.beta_delta_usd,
         }
         seq = self.journal.record_intent(
             now_ms=order.decided_ms,
@@ -198,6 +230,145 @@ class DecisionSender:
                 )
                 return  # the rest of the decision waits for fresh positions and a new cycle
 
+    async def send_options(
+        self,
+        decision: OptionDecision,
+        venue: str,
+        decided_ms: int,
+        order: CoreOptionOrder,
+        gate: Gate,
+        dry_run: bool,
+    ) -> None:
+        """One factor's option decision: journaled as one intent with its legs, then each leg
+        worked as limit orders (re-priced, cancelled after the timeout; never at market)."""
+        legs = decision.legs
+        payload: dict[str, Any] = {
+            "mode": decision.mode.value,
+            "action": decision.action.value,
+            "solver": decision.solver,
+            "before": _plain(decision.before),
+            "after": _plain(decision.after),
+            "misses": [_plain(m) for m in decision.misses],
+            "legs": [_plain(leg) for leg in legs],
+            "dry_run": dry_run,
+        }
+        seq = self.journal.record_intent(
+            now_ms=decided_ms,
+            factor=decision.factor,
+            symbol=legs[0].symbol,
+            side=legs[0].side,
+            qty=sum(leg.amount for leg in legs),
+            notional_usd=sum(abs(leg.premium_usd) for leg in legs),
+            reason=decision.reason,
+            decision=payload,
+        )
+        log.info(
+            "option_hedge_decided",
+            intent_seq=seq,
+            factor=decision.factor,
+            mode=decision.mode.value,
+            venue=venue,
+            legs=[f"{leg.side} {leg.amount:g} {leg.symbol}" for leg in legs],
+            premium_usd=sum(leg.premium_usd for leg in legs),
+            reason=decision.reason,
+            dry_run=dry_run,
+        )
+        executor = self.executors[venue]
+        # Legs are numbered here, in send order: the number is part of the client id.
+        numbered = [dataclasses.replace(leg, leg=index) for index, leg in enumerate(legs)]
+        for index, leg in enumerate(numbered):
+            record = HedgeIntent(
+                factor=leg.factor,
+                symbol=leg.symbol,
+                side=leg.side,
+                amount=leg.amount,
+                notional_usd=abs(leg.premium_usd),
+                reason=leg.reason,
+                deviation=float("nan"),
+                band_half_width=float("nan"),
+                target=float("nan"),
+                leg=leg.leg,
+            )
+            stub = FactorOrder(
+                decision=Decision(decision.factor, decision.action, decision.reason),
+                venue=venue,
+                legs=(record,),
+                market=HedgeMarket(leg.symbol, False, 1.0, 0.0),
+                decided_ms=decided_ms,
+                dry_run=dry_run,
+                nav_usd=None,
+            )
+            if dry_run:
+                self.stats.hedge_orders[(venue, leg.symbol, "dry_run")] += 1
+                self._remember(stub, record, leg.amount, abs(leg.premium_usd), "dry_run", seq)
+                continue
+            stop = gate()
+            if stop is not None:
+                self._stop(seq, stub, record, legs[index:], stop, index, 0.0)
+                return
+            if leg.side == "buy":
+                self.guard.record_option_premium(leg.premium_usd)
+            result = await self._work_option_leg(executor, seq, leg, venue, order, gate)
+            self.stats.hedge_orders[(venue, leg.symbol, result)] += 1
+            self._remember(stub, record, leg.amount, abs(leg.premium_usd), result, seq)
+            if result not in ("filled", "partial"):
+                log.error("option_leg_failed", intent_seq=seq, leg=leg.leg, result=result)
+                return
+
+    async def _work_option_leg(
+        self,
+        executor: Executor,
+        seq: int,
+        leg: OptionLeg,
+        venue: str,
+        order: CoreOptionOrder,
+        gate: Gate,
+    ) -> str:
+        link = self.links[venue]
+        market = link.market_by_id(leg.symbol)
+        tick = float((market.get("precision") or {}).get("price") or float("nan"))
+        step = float((market.get("precision") or {}).get("amount") or 0.0)
+
+        def price_now() -> float | None:
+            if link.market is None or leg.symbol not in link.market.state.rows:
+                return leg.limit_price
+            state, row = link.market.state, link.market.state.rows[leg.symbol]
+            mark = float(state.mark[row])
+            if not (mark > 0 and np.isfinite(mark)):
+                return None
+            bid, ask = float(state.bid[row]), float(state.ask[row])
+            price = option_limit_price(leg.side, mark, bid, ask, order.spread_fraction, tick)
+            return round(price, 12)  # on the tick already: drop the float noise (0.0203000…02)
+
+        try:
+            fill = await executor.execute_limit(
+                seq,
+                leg.leg,
+                leg.symbol,
+                leg.side,
+                leg.amount,
+                price_now=price_now,
+                reprice_every_s=order.reprice_interval,
+                timeout_s=order.timeout,
+                amount_step=step,
+                may_continue=gate,
+            )
+        except OrderRefusedError as exc:
+            self.guard.record_error(self.limits_for_errors, exc.reason)
+            return "rejected"
+        except ExecutionFailedError as exc:
+            self.guard.record_error(self.limits_for_errors, str(exc))
+            return "failed"
+        except ExecutionFaultError as exc:
+            self.guard.halt(f"unclassified order error: {exc}")
+            return "failed"
+        self.guard.record_success()
+        if fill.stopped is not None:
+            return "stopped"
+        if fill.filled_total >= leg.amount:
+            return "filled"
+        return "partial" if fill.filled_total > 0 else "failed"
+
     def limit_price(self, venue: str, leg: HedgeIntent, order_cfg: OrderConfig) -> float | None:
         """None for market orders; else the near touch improved by the configured offset
         (a buy bids above the best bid, a sell offers below the best ask), on the tick."""
@@ -221,7 +392,7 @@ class DecisionSender:
         seq: int,
         order: FactorOrder,
         leg: HedgeIntent,
-        rest: Sequence[HedgeIntent],
+        rest: Sequence[object],
         why: str,
         legs_done: int,
         filled_usd: float,

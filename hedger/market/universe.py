@@ -92,6 +92,7 @@ def build_universe(
     factors: Sequence[Factor],
     reference_vols: Mapping[str, float],
     existing: Mapping[str, Sequence[str]] | None = None,
+    streamed: Mapping[str, Sequence[str]] | None = None,
 ) -> Universe:
     """Subscriptions and quote mapping for ``book`` (built from ``positions``, same order).
 
@@ -99,7 +100,8 @@ def build_universe(
     holdings, balances) is priced from its asset. Raises ``UniverseError`` when an asset
     has no price on any venue, or an unstreamed option has no reference vol.
     ``existing`` subscriptions keep their rows (new instruments are appended), so a running
-    feed's state only ever grows.
+    feed's state only ever grows. ``streamed``: more instruments per venue to stream though
+    the book does not hold them (the option chains a hedge may trade).
     """
     venues = tuple(markets)
     subs: dict[str, list[str]] = {v: list((existing or {}).get(v, ())) for v in venues}
@@ -117,6 +119,9 @@ def build_universe(
                 f"factor {factor.asset}: hedge instrument {symbol!r} is not listed on {venue}"
             )
         subscribe(venue, symbol)
+    for venue, instrument_ids in (streamed or {}).items():
+        for instrument_id in instrument_ids:
+            subscribe(venue, instrument_id)
 
     preferred = [f.hedge.venue for f in factors]
     order = list(dict.fromkeys([*preferred, *venues]))

@@ -43,7 +43,15 @@ LIMIT_REFUSALS: tuple[str, ...] = (
 )
 """A breached ``hedger.config.Limits`` field, named as in the config file."""
 
-REFUSAL_KINDS: tuple[str, ...] = GATE_REFUSALS + LIMIT_REFUSALS
+OPTION_LIMIT_REFUSALS: tuple[str, ...] = (
+    "max_premium_per_day_usd",
+    "max_net_vega_usd",
+    "max_contracts_per_order",
+    "min_days_to_expiry",
+)
+"""A breached ``option_limits`` field: option legs only."""
+
+REFUSAL_KINDS: tuple[str, ...] = GATE_REFUSALS + LIMIT_REFUSALS + OPTION_LIMIT_REFUSALS
 """Why a hedge intent was refused (``hedger_guard_refusals_total{reason}``)."""
 
 

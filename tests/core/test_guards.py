@@ -15,17 +15,24 @@ from hedger.core.guards import (
     GuardResult,
     GuardState,
     Health,
+    OptionGuardResult,
     TradingState,
     check,
+    check_options,
     escalate,
     initial_state,
     pause,
+    premium_spent_usd,
     record_error,
+    record_option_premium,
     record_order,
     record_success,
+    restore,
     resume,
     set_dry_run,
 )
+from hedger.core.option_legs import OptionLeg
+from hedger.core.params import OptionLimits
 from hedger.core.policy import HedgeIntent, Side
 
 NOW = 1_795_000_000_000
@@ -287,3 +294,141 @@ def test_check_is_deterministic_and_does_not_mutate_its_inputs() -> None:
     assert positions == {SYMBOL: -100_000.0}
     assert len(state.orders) == 1
     assert [i.leg for i in first.approved] == [0, 1]  # then the minute limit (3) binds
+
+
+# --- option legs --------------------------------------------------------------------------------
+
+OPTION_LIMITS = OptionLimits(
+    max_premium_per_day_usd=10_000.0,
+    max_net_vega_usd=5_000.0,
+    max_contracts_per_order=20.0,
+    min_days_to_expiry=2.0,
+)
+
+
+def _leg(
+    side: Side = "buy",
+    amount: float = 5.0,
+    premium_usd: float = 2_000.0,
+    vega_usd: float = 300.0,
+    days: float = 30.0,
+    factor: str = "BTC",
+    leg: int = 0,
+    symbol: str = "BTC-30D-45000-P",
+) -> OptionLeg:
+    signed = 1.0 if side == "buy" else -1.0
+    return OptionLeg(
+        factor=factor,
+        symbol=symbol,
+        side=side,
+        amount=amount,
+        limit_price=0.03,
+        mark=0.029,
+        premium_usd=premium_usd,
+        cost_usd=20.0,
+        expiry_ms=NOW + int(days * DAY_MS),
+        days_to_expiry=days,
+        beta_delta_usd=(signed * -10_000.0,),
+        gamma_usd_per_pct=signed * 100.0,
+        vega_usd=signed * vega_usd,
+        total_vega_usd=signed * vega_usd,
+        reason="test",
+        leg=leg,
+    )
+
+
+def _check_options(
+    legs: list[OptionLeg],
+    state: GuardState | None = None,
+    health: Health = HEALTHY,
+    vega: float = 0.0,
+    dry_run: bool = False,
+) -> OptionGuardResult:
+    return check_options(
+        legs, state or GuardState(), OPTION_LIMITS, health, NOW, vega, dry_run=dry_run
+    )
+
+
+def test_option_legs_within_limits_are_approved() -> None:
+    legs = [_leg(), _leg("sell", factor="ETH", symbol="ETH-30D-2000-P")]
+    result = _check_options(legs)
+    assert result.approved == tuple(legs)
+    assert result.to_send == tuple(legs)
+    assert _check_options(legs, dry_run=True).to_send == ()
+
+
+@pytest.mark.parametrize(
+    ("leg", "vega", "kind", "says"),
+    [
+        (_leg(amount=25.0), 0.0, "max_contracts_per_order", "25 > limit 20"),
+        (_leg(days=1.5), 0.0, "min_days_to_expiry", "expires in 1.5 d < 2 d"),
+        (_leg(premium_usd=12_000.0), 0.0, "max_premium_per_day_usd", "12,000 USD > limit"),
+        (_leg(vega_usd=600.0), 4_500.0, "max_net_vega_usd", "5,100 USD per vol point"),
+        (_leg(amount=math.nan), 0.0, "bad_order_numbers", "amount=nan"),
+    ],
+)
+def test_each_option_limit_refuses_with_its_numbers(
+    leg: OptionLeg, vega: float, kind: str, says: str
+) -> None:
+    result = _check_options([leg], vega=vega)
+    assert result.approved == ()
+    (refusal,) = result.refused
+    assert refusal.kind == kind
+    assert says in refusal.reason
+    assert refusal.limit == (None if kind == "bad_order_numbers" else kind)
+
+
+def test_selling_is_allowed_near_expiry_and_shrinking_vega_always() -> None:
+    closing = _leg("sell", days=0.5, vega_usd=600.0)
+    assert _check_options([closing], vega=9_000.0).approved == (closing,)
+
+
+def test_premium_counts_the_day_before_and_earlier_legs_of_the_call() -> None:
+    state = record_option_premium(GuardState(), NOW - HOUR_MS, 6_000.0)
+    assert premium_spent_usd(state, NOW) == 6_000.0
+    first = _leg(premium_usd=3_000.0)
+    second = _leg(premium_usd=3_000.0, factor="ETH", symbol="ETH-30D-2000-P")
+    result = _check_options([first, second], state)
+    assert result.approved == (first,)
+    assert "9,000 USD bought + 3,000 USD" in result.refused[0].reason
+    # A day later the old premium no longer counts; selling never spends.
+    assert premium_spent_usd(state, NOW - HOUR_MS + DAY_MS) == 0.0
+    assert _check_options([_leg("sell", premium_usd=50_000.0)], state).approved
+
+
+def test_one_refused_leg_refuses_its_whole_decision() -> None:
+    """A roll must never sell the old put without buying the new one."""
+    sell_old = _leg("sell", days=3.0, symbol="BTC-7D-45000-P", leg=0)
+    buy_new = _leg(premium_usd=20_000.0, leg=1)
+    eth = _leg(factor="ETH", symbol="ETH-30D-2000-P")
+    result = _check_options([sell_old, buy_new, eth])
+    assert result.approved == (eth,)
+    kinds = {r.leg.symbol: (r.kind, r.reason) for r in result.refused}
+    assert kinds["BTC-30D-45000-P"][0] == "max_premium_per_day_usd"
+    assert kinds["BTC-7D-45000-P"] == (
+        "max_premium_per_day_usd",
+        f"leg 1 of this decision refused: {kinds['BTC-30D-45000-P'][1]}",
+    )
+
+
+def test_option_gates_refuse_every_leg() -> None:
+    halted = GuardState(TradingState.HALTED, reason="breach")
+    result = _check_options([_leg(), _leg(leg=1)], halted)
+    assert result.approved == ()
+    assert [r.kind for r in result.refused] == ["halted", "halted"]
+    stale = _check_options([_leg()], health=Health(("BTC-30D-45000-P",), True))
+    assert stale.refused[0].kind == "stale_inputs"
+
+
+def test_restore_keeps_the_days_option_premium() -> None:
+    state = restore(
+        LIMITS.to_core(),
+        NOW,
+        trading=None,
+        reason=None,
+        since_ms=None,
+        consecutive_errors=0,
+        sent=[],
+        option_premiums=[(NOW - 2 * DAY_MS, 9_000.0), (NOW - HOUR_MS, 4_000.0)],
+    )
+    assert premium_spent_usd(state, NOW) == 4_000.0

@@ -16,8 +16,10 @@ from hedger.core.factors import factor_indices, prior_loadings
 from hedger.core.instruments import Instrument, Kind
 from hedger.core.policy import (
     Action,
+    BandEdges,
     HedgeMarket,
     PolicyResult,
+    band_edges,
     band_half_width,
     decide,
     round_to_lot,
@@ -428,3 +430,108 @@ def test_hedge_market_rejects_a_bad_lot() -> None:
         HedgeMarket("X", inverse=True, amount_step=0.0, min_amount=10.0)
     with pytest.raises(ValueError, match="min_amount"):
         HedgeMarket("X", inverse=True, amount_step=10.0, min_amount=NAN)
+
+
+# --- band controls: asymmetric bands, hedge ratio, hysteresis -----------------------------------
+
+
+def test_asymmetric_band_holds_below_what_it_trades_above() -> None:
+    factor = _factor(band=Band(half_width=0.1, lower_half_width=0.3))
+    above = _decide_btc(0.2, factor)
+    assert above.decisions[0].action is Action.HEDGE
+    assert above.decisions[0].band_half_width == pytest.approx(0.1)
+    below = _decide_btc(-0.2, factor)  # the same distance on the wide side
+    assert below.decisions[0].action is Action.HOLD
+    assert below.decisions[0].band_half_width == pytest.approx(0.3)  # the side's width
+    far_below = _decide_btc(-0.35, factor, policy=HedgePolicy(cooldown=0.0, rebalance_to="edge"))
+    (intent,) = far_below.intents
+    assert intent.side == "buy"
+    assert intent.amount == pytest.approx(2_500.0)  # back to the lower edge: 0.05 BTC
+    assert "outside band -0.3/+0.1" in intent.reason
+    assert band_edges(factor.band.to_core(), BTC_PRICE, 1e6, 0.0, None) == BandEdges(0.3, 0.1)
+
+
+def test_the_production_pattern_trade_outside_095_103_return_to_098_100() -> None:
+    """Beta target 1 on a 1M NAV at 50k: 20 BTC. Outside 0.95-1.03 of it, trade back to
+    0.98-1.00."""
+    band = Band(
+        kind=BandKind.RELATIVE,
+        half_width=0.03,
+        lower_half_width=0.05,
+        inner_half_width=0.0,
+        inner_lower_half_width=0.02,
+    )
+    factor = _factor(band=band, target=Target(kind="beta", value=1.0))
+
+    def at(beta: float) -> PolicyResult:
+        return _decide_btc(0.0, factor, exposure=_exposure([beta * 20.0]))
+
+    assert at(0.96).intents == () and at(1.02).intents == ()
+    (buy,) = at(0.94).intents
+    assert buy.side == "buy"
+    assert buy.amount == pytest.approx(40_000.0)  # 0.94 -> 0.98
+    assert "rebalance to inner band -0.4" in buy.reason
+    (sell,) = at(1.035).intents
+    assert sell.side == "sell"
+    assert sell.amount == pytest.approx(35_000.0)  # 1.035 -> 1.00
+
+
+def _trades_on_a_path(factor: Factor, path: list[float], policy: HedgePolicy) -> int:
+    """Drive the policy along ``path`` (the book's beta-delta before any hedge) with the
+    hedge's own position carried over, as the engine would: number of trades."""
+    hedge_btc, trades = 0.0, 0
+    for unhedged in path:
+        result = _decide_btc(unhedged + hedge_btc, factor, market=BTC_LINEAR, policy=policy)
+        for intent in result.intents:
+            hedge_btc += intent.amount if intent.side == "buy" else -intent.amount
+            trades += 1
+    return trades
+
+
+def test_hysteresis_does_not_ping_pong_on_one_tick_moves_past_the_edge() -> None:
+    # The book's beta-delta leaves the band, then creeps on by one 0.002 BTC tick at a time
+    # (with a tick back every other step): 0.11, 0.111, 0.115, 0.115, 0.119, ...
+    path = [0.0] + [0.11 + 0.002 * i - 0.003 * (i % 2) for i in range(40)]
+    edge = HedgePolicy(cooldown=0.0, rebalance_to="edge")
+    plain = _factor(band=Band(half_width=0.1))
+    with_inner = _factor(band=Band(half_width=0.1, inner_half_width=0.05))
+    # Back to the edge, out again at the next tick: a trade on every other tick.
+    assert _trades_on_a_path(plain, path, edge) >= 19
+    # Back to the inner edge: 0.05 BTC of room before the next trade.
+    assert _trades_on_a_path(with_inner, path, edge) == 2
+    (intent,) = _decide_btc(0.11, with_inner, market=BTC_LINEAR, policy=edge).intents
+    assert intent.amount == pytest.approx(0.06)  # to the inner band's edge, not the target
+
+
+@given(ratio=st.floats(0.0, 1.5), deviation=st.floats(0.11, 5.0))
+def test_hedge_ratio_sends_that_share_of_the_trade(ratio: float, deviation: float) -> None:
+    factor = Factor(
+        asset="BTC",
+        hedge=HedgeInstrument(venue="deribit", symbol="BTC_USDC-PERPETUAL"),
+        band=Band(half_width=0.1),
+        hedge_ratio=ratio,
+    )
+    result = _decide_btc(deviation, factor, market=BTC_LINEAR)
+    expected = round_to_lot(ratio * deviation, 0.001)
+    if expected < 0.001:
+        assert result.intents == ()
+        assert result.decisions[0].reason.startswith("below min size")
+        return
+    (intent,) = result.intents
+    assert intent.side == "sell"
+    assert intent.amount == pytest.approx(expected)
+    if ratio != 1.0:
+        assert f"hedge ratio {ratio:.0%}" in intent.reason
+
+
+def test_hedge_ratio_over_one_overshoots_the_target() -> None:
+    factor = Factor(
+        asset="BTC",
+        hedge=HedgeInstrument(venue="deribit", symbol="BTC-PERPETUAL"),
+        band=Band(half_width=0.1),
+        hedge_ratio=1.2,
+    )
+    (intent,) = _decide_btc(0.5, factor).intents
+    assert intent.amount == pytest.approx(30_000.0)  # 0.6 BTC for a 0.5 BTC deviation
+    half = factor.model_copy(update={"hedge_ratio": 0.5})
+    assert _decide_btc(0.5, half).intents[0].amount == pytest.approx(12_500.0)
