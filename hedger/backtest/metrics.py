@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from hedger.backtest.run import RunSeries
+from hedger.backtest.driver import RunSeries
 from hedger.backtest.tape import FloatArray
 
 
@@ -61,7 +61,7 @@ class Metrics:
     bars: int
     variance_reduction: float
     tracking_error: float
-    """factor units, first factor"""
+    """factor units, first factor (``tracking_errors[0]``)"""
     hedge_pnl_usd: float
     fees_usd: float
     spread_cost_usd: float
@@ -72,6 +72,8 @@ class Metrics:
     unhedged_std_usd: float
     hedged_std_usd: float
     refusals: int
+    tracking_errors: tuple[float, ...] = ()
+    """factor units, one per factor in the config's order"""
 
     @property
     def cost_usd(self) -> float:
@@ -90,10 +92,13 @@ def run_metrics(series: RunSeries) -> Metrics:
     beta_delta = series.true_beta_delta
     if not np.isfinite(beta_delta).any():
         beta_delta = series.beta_delta
+    errors = tuple(
+        tracking_error(beta_delta[1:, k], series.target[1:, k]) for k in range(beta_delta.shape[1])
+    )
     return Metrics(
         bars=len(hedged),
         variance_reduction=variance_reduction(hedged, unhedged),
-        tracking_error=tracking_error(beta_delta[1:, 0], series.target[1:, 0]),
+        tracking_error=errors[0],
         hedge_pnl_usd=float(series.hedge_pnl_usd.sum()),
         fees_usd=float(series.fees_usd.sum()),
         spread_cost_usd=float(series.spread_cost_usd.sum()),
@@ -104,4 +109,5 @@ def run_metrics(series: RunSeries) -> Metrics:
         unhedged_std_usd=_std(unhedged),
         hedged_std_usd=_std(hedged),
         refusals=series.refusals,
+        tracking_errors=errors,
     )

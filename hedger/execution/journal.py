@@ -48,7 +48,10 @@ CREATE TABLE IF NOT EXISTS orders (
     filled_qty REAL NOT NULL DEFAULT 0,
     created_ms INTEGER NOT NULL,
     updated_ms INTEGER NOT NULL,
-    valid_until_ms INTEGER
+    valid_until_ms INTEGER,
+    average_price REAL,
+    fee REAL,
+    fee_currency TEXT
 );
 CREATE INDEX IF NOT EXISTS orders_status ON orders(status);
 CREATE TABLE IF NOT EXISTS events (
@@ -73,6 +76,11 @@ CREATE TABLE IF NOT EXISTS sent_notional (
     client_id TEXT
 );
 CREATE INDEX IF NOT EXISTS sent_notional_ts ON sent_notional(ts_ms);
+CREATE TABLE IF NOT EXISTS option_premiums (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts_ms INTEGER NOT NULL,
+    premium_usd REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS config_changes (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     ts_ms INTEGER NOT NULL,
@@ -80,6 +88,20 @@ CREATE TABLE IF NOT EXISTS config_changes (
     diff TEXT NOT NULL
 );
 """
+
+ORDER_COLUMNS_ADDED = (
+    ("valid_until_ms", "INTEGER"),
+    ("average_price", "REAL"),
+    ("fee", "REAL"),
+    ("fee_currency", "TEXT"),
+)
+"""Order columns newer than the first schema, oldest first: ``_migrate`` adds them."""
+
+# Event kinds of the daemon's life and of refusals, named once for writers and readers.
+EVENT_DAEMON_STARTED = "daemon_started"
+EVENT_DAEMON_STOPPED = "daemon_stopped"
+EVENT_HEDGE_REFUSED = "hedge_refused"
+EVENT_RELOAD_REFUSED = "config_reload_refused"
 
 FINAL_STATUSES = frozenset({"filled", "cancelled", "rejected", "not_sent", "lost"})
 """Statuses after which an order can never fill again; anything else needs reconciling.
@@ -131,8 +153,12 @@ def parse_client_order_id(client_id: str) -> ClientOrderId | None:
 
 
 def is_own_client_id(client_id: str, name: str) -> bool:
-    parsed = parse_client_order_id(client_id)
-    return parsed is not None and parsed.name == name
+    """Whether daemon ``name`` minted ``client_id``, in any venue's id shape (readable,
+    OKX's alphanumeric, Hyperliquid's cloid: ``brokers/client_ids.py``)."""
+    # Deferred: the brokers package loads ccxt, which readers of the journal need not.
+    from hedger.execution.brokers.client_ids import is_own_client_id as minted_by
+
+    return minted_by(client_id, name)
 
 
 @dataclass(slots=True, frozen=True)
@@ -152,6 +178,12 @@ class OrderRecord:
     updated_ms: int
     valid_until_ms: int | None = None
     """The venue-side time-to-live sent with the request (venue clock), if any."""
+    average_price: float | None = None
+    """Average fill price as the venue reports it (None until something filled)."""
+    fee: float | None = None
+    """Fees paid on the fills so far, in ``fee_currency`` (the settlement coin on Deribit's
+    inverse contracts)."""
+    fee_currency: str | None = None
 
     @property
     def is_final(self) -> bool:
@@ -186,10 +218,12 @@ class Journal:
         self._migrate()
 
     def _migrate(self) -> None:
-        """Journals written by older versions lack newer columns; add them in place."""
+        """Journals written by older versions lack newer columns; add them in place (in
+        the order of ``SCHEMA``, so ``SELECT *`` rows fit ``OrderRecord``)."""
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(orders)")}
-        if "valid_until_ms" not in columns:
-            self._db.execute("ALTER TABLE orders ADD COLUMN valid_until_ms INTEGER")
+        for name, sql_type in ORDER_COLUMNS_ADDED:
+            if name not in columns:
+                self._db.execute(f"ALTER TABLE orders ADD COLUMN {name} {sql_type}")
 
     def close(self) -> None:
         self._db.close()
@@ -264,11 +298,27 @@ class Journal:
         status: str,
         venue_order_id: str | None = None,
         filled_qty: float | None = None,
+        average_price: float | None = None,
+        fee: float | None = None,
+        fee_currency: str | None = None,
     ) -> None:
+        """The order's latest fate; fill price and fee as the venue reported them (a value
+        left out keeps what the journal had)."""
         updated = self._db.execute(
             "UPDATE orders SET status = ?, venue_order_id = COALESCE(?, venue_order_id),"
-            " filled_qty = COALESCE(?, filled_qty), updated_ms = ? WHERE client_id = ?",
-            (status, venue_order_id, filled_qty, now_ms, client_id),
+            " filled_qty = COALESCE(?, filled_qty), average_price = COALESCE(?, average_price),"
+            " fee = COALESCE(?, fee), fee_currency = COALESCE(?, fee_currency), updated_ms = ?"
+            " WHERE client_id = ?",
+            (
+                status,
+                venue_order_id,
+                filled_qty,
+                average_price,
+                fee,
+                fee_currency,
+                now_ms,
+                client_id,
+            ),
         )
         if updated.rowcount != 1:
             raise KeyError(f"no journaled order {client_id!r}")
@@ -279,6 +329,29 @@ class Journal:
         self._db.execute(
             "INSERT INTO events (ts_ms, kind, client_id, payload) VALUES (?, ?, ?, ?)",
             (now_ms, kind, client_id, _json(payload)),
+        )
+
+    def record_daemon_started(self, *, now_ms: int, payload: Mapping[str, Any]) -> None:
+        """The daemon is whole and cycling (what it runs: name, pid, version, venues).
+        A start with no stop since the one before it is a run that crashed or was killed."""
+        self.record_event(now_ms=now_ms, kind=EVENT_DAEMON_STARTED, payload=payload)
+
+    def record_daemon_stopped(self, *, now_ms: int, payload: Mapping[str, Any]) -> None:
+        """A clean stop (signal handled, orders cancelled as configured), last of a run."""
+        self.record_event(now_ms=now_ms, kind=EVENT_DAEMON_STOPPED, payload=payload)
+
+    def record_refusal(
+        self, *, now_ms: int, reason: str, intents: int, detail: Mapping[str, Any] | None = None
+    ) -> None:
+        """The guards refused hedges for ``reason`` (a gate or a ``limits.*`` field). Meant
+        once per change of reason, not once per cycle: the journal is not a metric."""
+        payload = {"reason": reason, "intents": intents, **(detail or {})}
+        self.record_event(now_ms=now_ms, kind=EVENT_HEDGE_REFUSED, payload=payload)
+
+    def record_refused_reload(self, *, now_ms: int, trigger: str, errors: list[str]) -> None:
+        """A reload that changed nothing (invalid file, restart-only change), and why."""
+        self.record_event(
+            now_ms=now_ms, kind=EVENT_RELOAD_REFUSED, payload={"trigger": trigger, "errors": errors}
         )
 
     def record_trading_state(
@@ -301,6 +374,21 @@ class Journal:
             "INSERT INTO sent_notional (ts_ms, notional_usd, client_id) VALUES (?, ?, ?)",
             (now_ms, abs(notional_usd), client_id),
         )
+
+    def record_option_premium(self, *, now_ms: int, premium_usd: float) -> None:
+        """Option premium about to be paid, counted toward the day's premium budget whatever
+        the order's fate, so a restart never resets it."""
+        self._db.execute(
+            "INSERT INTO option_premiums (ts_ms, premium_usd) VALUES (?, ?)",
+            (now_ms, abs(premium_usd)),
+        )
+
+    def option_premiums_since(self, since_ms: int) -> list[tuple[int, float]]:
+        rows = self._db.execute(
+            "SELECT ts_ms, premium_usd FROM option_premiums WHERE ts_ms > ? ORDER BY ts_ms, id",
+            (since_ms,),
+        ).fetchall()
+        return [(int(ts), float(usd)) for ts, usd in rows]
 
     def record_config_change(self, *, now_ms: int, version: str, diff: Mapping[str, Any]) -> None:
         self._db.execute(

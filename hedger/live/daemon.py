@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import time
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from pathlib import Path
 import structlog
 from watchfiles import awatch
 
+from hedger import __version__
 from hedger.config import Config, Venue, VenueUrls
 from hedger.execution.journal import Journal
 from hedger.live.control import Control
@@ -32,11 +34,13 @@ from hedger.live.lockfile import JournalLock
 from hedger.live.preflight import (
     EXIT_CONFIG,
     StartRefusedError,
+    VenuesChecked,
     check_journal,
     check_venues,
     listen_refused,
     lock_journal,
     open_journal,
+    preflight_venues,
     probe_listener,
     refusal,
 )
@@ -44,7 +48,7 @@ from hedger.live.venue_link import VenueLink
 from hedger.obs.http import HttpServer, build_app
 from hedger.obs.logging import redact_text
 from hedger.obs.metrics import build_registry
-from hedger.paper.run import build_server
+from hedger.paper.serve import build_server
 from hedger.paper.server import PaperVenueServer
 from hedger.tasks import cancel_all
 
@@ -162,9 +166,28 @@ async def start_daemon(
             )
             raise refused from (None if refused is exc else exc)
         undo.pop_all()
+    journal.record_daemon_started(now_ms=engine.clock_ms(), payload=_run_facts(daemon))
     if watch_config and config_path is not None:
         engine.tasks.spawn(watch_file(control, config_path), "config-watch")
     return daemon
+
+
+def _run_facts(daemon: Daemon) -> dict[str, object]:
+    """What a run was, for the journal's reader: which daemon, on which venues, and how."""
+    venues = {
+        name: "paper" if venue.paper else ("testnet" if venue.testnet else "mainnet")
+        for name, venue in daemon.cfg.venues.items()
+    }
+    return {
+        "name": daemon.cfg.name,
+        "pid": os.getpid(),
+        "version": __version__,
+        "config_version": daemon.control.version,
+        "config_path": daemon.control.config_path,
+        "venues": venues,
+        "trading_state": daemon.engine.trading_state,
+        "http": None if daemon.http is None else daemon.http.url,
+    }
 
 
 async def _serve_http(
@@ -182,10 +205,11 @@ async def _serve_http(
     return http
 
 
-async def check_online(cfg: Config) -> list[str]:
+async def check_online(cfg: Config) -> VenuesChecked:
     """``hedger run``'s preflight without trading (``check-config --online``): the journal
     free and writable, every listener free, every venue authenticated, the book priced.
-    Returns one line per check passed; raises ``StartRefusedError`` at the first that fails."""
+    Returns one line per check passed and each venue account as read; raises
+    ``StartRefusedError`` at the first check that fails."""
     passed = [check_journal(cfg.journal.path)]
     cfg, servers = await start_paper_venues(cfg)
     passed += [f"paper venue {name}: listening at {s.rest_url}" for name, s in servers.items()]
@@ -193,12 +217,12 @@ async def check_online(cfg: Config) -> list[str]:
     try:
         passed.append(probe_listener("http", cfg.http.host, cfg.http.port))
         links = {name: VenueLink(name, venue) for name, venue in cfg.venues.items()}
-        passed += await check_venues(cfg, links)
+        checked = await preflight_venues(cfg, links)
     finally:
         for link in links.values():
             await link.close()
         await stop_paper_venues(servers)
-    return passed
+    return VenuesChecked(passed + checked.lines, checked.accounts)
 
 
 async def watch_file(control: Control, path: str) -> None:
@@ -215,6 +239,13 @@ async def stop_daemon(daemon: Daemon, cancel_open_orders: bool = True) -> None:
         await asyncio.wait_for(daemon.engine.stop(cancel_open_orders), SHUTDOWN_TIMEOUT_S)
     except TimeoutError:
         log.error("shutdown_timeout", seconds=SHUTDOWN_TIMEOUT_S)
+    daemon.journal.record_daemon_stopped(
+        now_ms=daemon.engine.clock_ms(),
+        payload={
+            "trading_state": daemon.engine.trading_state,
+            "cancel_open_orders": cancel_open_orders,
+        },
+    )
     if daemon.http is not None:
         await daemon.http.stop()
     await stop_paper_venues(daemon.paper)

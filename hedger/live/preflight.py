@@ -15,12 +15,13 @@ import os
 import socket
 import sqlite3
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import ccxt.async_support as ccxt_async
 
 from hedger.config import Config
 from hedger.config.portfolio import declared_positions
-from hedger.core.exposure import build_book
+from hedger.core.exposure import Position, build_book
 from hedger.execution.journal import Journal
 from hedger.live.lockfile import JournalLock, JournalLockedError
 from hedger.live.venue_link import VenueLink
@@ -144,7 +145,23 @@ def probe_listener(what: str, host: str, port: int) -> str:
 # --- venues and the book -----------------------------------------------------------------------
 
 
+@dataclass(slots=True, frozen=True)
+class VenuesChecked:
+    """What the venue checks proved (one line each), and each venue account as read."""
+
+    lines: list[str]
+    accounts: dict[str, list[Position]]
+    """per venue: its positions and its balances (coin equity, as spot rows), as the
+    engine's first book will count them"""
+
+
 async def check_venues(cfg: Config, links: Mapping[str, VenueLink]) -> list[str]:
+    """Connect and authenticate every venue, then price the whole book as the engine will
+    (``preflight_venues``); one line per check passed."""
+    return (await preflight_venues(cfg, links)).lines
+
+
+async def preflight_venues(cfg: Config, links: Mapping[str, VenueLink]) -> VenuesChecked:
     """Connect and authenticate every venue, then price the whole book as the engine will.
 
     Reading positions and balances is the authenticated call every venue answers. The book
@@ -152,6 +169,7 @@ async def check_venues(cfg: Config, links: Mapping[str, VenueLink]) -> list[str]
     instrument or an asset no venue lists is found here, before the first order.
     """
     positions = declared_positions(cfg)
+    accounts: dict[str, list[Position]] = {}
     lines = []
     for name, link in links.items():
         try:
@@ -162,9 +180,15 @@ async def check_venues(cfg: Config, links: Mapping[str, VenueLink]) -> list[str]
             raise StartRefusedError(
                 "venue", f"venue {name}: {refused.message}", refused.exit_code
             ) from None
+        accounts[name] = held
         if cfg.portfolio.include_venue_positions:
             positions += held
-        lines.append(f"venue {name}: connected ({len(link.markets)} markets), authenticated")
+        network = "testnet" if link.cfg.testnet else "mainnet"
+        if link.cfg.paper is not None:
+            network = "paper venue"
+        lines.append(
+            f"venue {name}: connected ({len(link.markets)} markets, {network}), authenticated"
+        )
     book = build_book(positions, cfg.factor_assets)
     try:
         universe = build_universe(
@@ -180,4 +204,4 @@ async def check_venues(cfg: Config, links: Mapping[str, VenueLink]) -> list[str]
         f"factor {f.asset}: hedged with {f.hedge.symbol} on {f.hedge.venue}" for f in cfg.factors
     ]
     lines += [f"asset {asset}: priced by {src}" for asset, src in universe.price_source.items()]
-    return lines
+    return VenuesChecked(lines, accounts)

@@ -10,6 +10,7 @@ errors, ``check-config``, HTTP error bodies.
 from __future__ import annotations
 
 import logging
+import math
 import re
 import sys
 from collections.abc import Iterable, MutableMapping
@@ -114,6 +115,43 @@ def _orjson_dumps(obj: Any, default: Any = None) -> str:
     return orjson.dumps(obj, default=default, option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
+CONSOLE_SIGNIFICANT_DIGITS = 6
+
+
+def readable_number(value: float) -> float | int:
+    """A float as a person reads it on a console: whole numbers without ``.0``, 2 decimals
+    from 1,000 up (USD amounts, USD face), else 6 significant digits (``22.474``, not
+    ``22.47404147444779``). NaN and infinities stay as they are."""
+    if not math.isfinite(value):
+        return value
+    if value.is_integer() and abs(value) < 1e15:
+        return int(value)
+    if abs(value) >= 1000:
+        return round(value, 2)
+    return float(f"{value:.{CONSOLE_SIGNIFICANT_DIGITS}g}")
+
+
+def _readable(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, float):
+        return readable_number(value)
+    if isinstance(value, dict):
+        return {k: _readable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_readable(v) for v in value]
+    return value
+
+
+def round_floats(
+    logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Console only: floats rounded for reading (JSON lines keep full precision)."""
+    for key in list(event_dict):
+        event_dict[key] = _readable(event_dict[key])
+    return event_dict
+
+
 def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | None = None) -> None:
     stream = stream or sys.stderr
     use_json = fmt == "json" or (fmt == "auto" and not stream.isatty())
@@ -129,6 +167,7 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | N
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
             _redactor,
+            *([] if use_json else [round_floats]),
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(

@@ -3,7 +3,9 @@ executor, journaled; the daemon pauses itself so the cycle does not hedge them b
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -80,3 +82,45 @@ async def test_flatten_needs_the_daemon_name_as_confirmation(daemon: Daemon) -> 
     status, body = await flatten(daemon, confirm="another-daemon")
     assert status == 400
     assert engine.trading_state == "running"
+
+
+async def ctl_flatten(daemon: Daemon, *flags: str, stdin: bytes = b"") -> tuple[int, str]:
+    assert daemon.http is not None
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "hedger.cli",
+        "ctl",
+        "flatten",
+        "--url",
+        daemon.http.url,
+        "--token",
+        TOKEN,
+        *flags,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await process.communicate(stdin)
+    assert process.returncode is not None
+    return process.returncode, out.decode()
+
+
+async def test_ctl_flatten_asks_for_the_daemon_name_before_sending(daemon: Daemon) -> None:
+    engine = daemon.engine
+    await wait_for(lambda: any(h.result == "filled" for h in engine.recent_hedges), 30)
+    await wait_for(lambda: not engine.hedging)
+    before = await hedge_amount(daemon)
+
+    code, out = await ctl_flatten(daemon, stdin=b"not-the-name\n")
+    assert code != 0 and "not confirmed" in out, out
+    assert engine.trading_state == "running"
+
+    code, out = await ctl_flatten(daemon, "--dry-run")
+    assert code == 0 and '"dry_run":true' in out.replace(" ", ""), out
+    assert engine.trading_state == "running"
+
+    code, out = await ctl_flatten(daemon, stdin=f"{engine.cfg.name}\n".encode())
+    assert code == 0, out
+    assert engine.trading_state == "paused"
+    assert abs(await hedge_amount(daemon)) < abs(before) * 1e-3

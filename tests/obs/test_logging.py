@@ -68,3 +68,33 @@ def test_every_credential_name_and_url_password_is_redacted() -> None:
     assert line["privateKey"] == line["passphrase"] == line["API-SECRET"] == REDACTED
     assert line["request"] == {"private_key": REDACTED, "attempt": 2}
     assert line["url"] == f"wss://{REDACTED}@venue.example/ws"
+
+
+def test_console_lines_round_floats_and_json_keeps_full_precision() -> None:
+    """Before: the console showed ``beta_delta=22.47404147444779`` and ``qty=1860070.0``."""
+    fields = {
+        "beta_delta_btc": 22.47404147444779,
+        "amount_usd_face": 1860070.0,
+        "notional_usd": 1234567.891234,
+        "gamma": -0.000123456789,
+        "legs": [500000.0, 0.1 + 0.2],
+        "stale": float("nan"),
+    }
+    console = io.StringIO()
+    configure_logging("info", "console", console)
+    structlog.get_logger().info("hedge_decided", **fields)
+    line = console.getvalue()
+    for shown in (
+        "beta_delta_btc=22.474",
+        "amount_usd_face=1860070",
+        "notional_usd=1234567.89",
+        "gamma=-0.000123457",
+        "legs=[500000, 0.3]",
+        "stale=nan",
+    ):
+        assert shown in line, line
+    assert "22.474041" not in line and "1860070.0" not in line
+    (record,) = _log_lines(lambda log: log.info("hedge_decided", **fields))
+    assert record["beta_delta_btc"] == 22.47404147444779
+    assert record["gamma"] == -0.000123456789
+    assert record["legs"] == [500000.0, 0.1 + 0.2]
