@@ -21,7 +21,10 @@ from hedger.backoff import Backoff, retry
 from hedger.config import Venue
 from hedger.core.exposure import Position
 from hedger.execution.brokers import VenueOrder, make_broker
+from hedger.execution.brokers.deribit import DeribitBroker
+from hedger.execution.brokers.deribit_ws import DeribitWsBroker
 from hedger.execution.positions import AMOUNT_IS_UNITS, balance_positions, venue_positions
+from hedger.live import venue_client
 from hedger.market.ccxt_feed import CcxtTickerFeed
 from hedger.market.deribit_feed import DeribitTickerFeed
 from hedger.market.state import LiveMarket, MarketState
@@ -42,11 +45,22 @@ class VenueLink:
         self.client = client if client is not None else make_client(cfg)
         self._rng = random.Random()
         self._rng = random.Random()
-        self.broker = make_broker(self.client, name, cfg.exchange)
+        self.broker = make_broker(self.client, name, cfg.exchange, cfg.label_max_len)
+        if isinstance(self.broker, DeribitBroker) and cfg.order_socket:
+            self.broker = DeribitWsBroker(
+                self.client,
+                name,
+                cfg.urls.ws or _DERIBIT_WS[cfg.testnet],
+                client_ids=self.broker.client_ids,
+            )
         self.market: LiveMarket | None = None
         self.feed: DeribitTickerFeed | CcxtTickerFeed | None = None
         self._pro: Any | None = None
         self._pro_start: asyncio.Task[None] | None = None
+        self.position_rows: list[Mapping[str, Any]] = []
+        """ccxt's ``fetch_positions`` rows of the last read (liquidation prices, margins)."""
+        self.balance: Mapping[str, Any] | None = None
+        """The last ``fetch_balance`` answer (Deribit's account summaries)."""
         self.supervise: Callable[[asyncio.Task[Any], str], None] = lambda task, name: None
         """Set by the engine: the feed's tasks are reported to its supervisor if they fail."""
 
@@ -90,16 +104,27 @@ class VenueLink:
     async def connect(self) -> None:
         await self._retry("load_markets", self.client.load_markets)
         log.info("venue_connected", venue=self.name, markets=len(self.markets))
+        if isinstance(self.broker, DeribitWsBroker):
+            try:
+                await self.broker.connect()
+            except Exception as exc:  # REST still works; the socket is retried on use
+                log.warning("order_socket_unavailable", venue=self.name, error=repr(exc))
 
     async def positions(self) -> list[Position]:
         """Open positions and coin/cash equity, as the venue reports them now."""
-        rows = await self._retry("fetch_positions", self.client.fetch_positions)
-        balance = await self._retry("fetch_balance", self.client.fetch_balance)
-        positions = venue_positions(rows, self.markets, self.cfg.exchange, self.name)
-        # Equity already holds the futures' unrealised P&L: entry prices would count it in
-        # NAV a second time (their delta does not depend on it).
-        positions = [Position(p.instrument, p.qty, None) for p in positions]
-        return positions + balance_positions(balance, self.name)
+        positions: list[Position] = []
+        if venue_client.reads_positions(self.cfg):
+            rows = await self._retry("fetch_positions", self.client.fetch_positions)
+            self.position_rows = list(rows)  # the margin guard reads them as the venue said
+            held = venue_positions(rows, self.markets, self.cfg.exchange, self.name)
+            # Equity already holds the futures' unrealised P&L: entry prices would count it
+            # in NAV a second time (their delta does not depend on it).
+            positions = [Position(p.instrument, p.qty, None) for p in held]
+        for params in venue_client.balance_params(self.cfg):  # one per configured account
+            balance = await self._retry("fetch_balance", self.client.fetch_balance, params)
+            self.balance = balance
+            positions += balance_positions(balance, self.name)
+        return positions
 
     async def closes(
         self, instrument_ids: Sequence[str], timeframe: str, since_ms: int
@@ -207,6 +232,8 @@ class VenueLink:
         return 0
 
     async def close(self) -> None:
+        if isinstance(self.broker, DeribitWsBroker):
+            await self.broker.close()
         if self.feed is not None:
             await self.feed.stop()
         if self._pro is not None:
@@ -215,21 +242,5 @@ class VenueLink:
 
 
 def make_client(cfg: Venue, module: Any = ccxt_async) -> Any:
-    options: dict[str, Any] = {
-        "enableRateLimit": True,
-        "timeout": int(cfg.timeout_seconds * 1000),
-    }
-    for key, value in (("apiKey", cfg.api_key), ("secret", cfg.secret), ("password", cfg.password)):
-        if value is not None:
-            options[key] = value.get_secret_value()
-    client = getattr(module, cfg.exchange)(options)
-    if cfg.testnet:
-        client.set_sandbox_mode(True)
-    if cfg.urls.rest or cfg.urls.ws:
-        api = dict(client.urls.get("api") or {})
-        if cfg.urls.rest:
-            api["rest"] = cfg.urls.rest
-        if cfg.urls.ws:
-            api["ws"] = cfg.urls.ws
-        client.urls["api"] = api
-    return client
+    """The venue's ccxt client (``hedger/live/venue_client.py`` holds the details)."""
+    return venue_client.make_client(cfg, module)

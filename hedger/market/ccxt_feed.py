@@ -8,6 +8,13 @@ pace those retries with the same jittered backoff as the native feed.
 
 Rows are keyed by the venue's instrument id (``BTC-PERPETUAL``), like the native feed, so both
 write the same columns; ccxt symbols (``BTC/USD:BTC``) are resolved after ``load_markets``.
+
+Hyperliquid: ``watch_tickers`` subscribes to ``allMids`` (mid prices only, at the server's
+batch cadence); per-symbol ``watch_ticker`` subscribes to ``activeAssetCtx`` (ccxt 4.5.90:
+mark, oracle, funding, impact prices, pushed per block), which is why the loops are per
+symbol. ccxt's ticker leaves ``markPrice`` and ``indexPrice`` empty there and puts the
+impact prices in bid/ask, so the raw ``markPx`` and ``oraclePx`` are read as mark and index
+(``with_raw_marks``), and the oracle is gated against the mark like any venue's index.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from hedger.backoff import Backoff
 from hedger.market.state import BadTick, LiveMarket
 from hedger.tasks import cancel_all
 
-__all__ = ["CcxtFeedStats", "CcxtTickerFeed", "store_ccxt_ticker"]
+__all__ = ["CcxtFeedStats", "CcxtTickerFeed", "store_ccxt_ticker", "with_raw_marks"]
 
 log = structlog.get_logger("hedger.market")
 
@@ -63,6 +70,36 @@ def _first(*values: Any) -> Any:
         if value is not None:
             return value
     return None
+
+
+RAW_MARK_INDEX: Mapping[str, tuple[str, str]] = {"hyperliquid": ("markPx", "oraclePx")}
+"""Exchanges whose ccxt ticker leaves mark and index empty while the raw payload carries
+them: the raw field names of each."""
+
+
+def _decimal(value: Any) -> Any:
+    """A venue's decimal string as float; anything else is passed on for
+    ``store_ccxt_ticker`` to refuse (a bool, a number where a string was promised)."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def with_raw_marks(exchange_id: str, ticker: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``ticker`` with ``markPrice``/``indexPrice`` read from the raw payload where ccxt
+    leaves them empty for ``exchange_id`` (``RAW_MARK_INDEX``); other tickers unchanged."""
+    names = RAW_MARK_INDEX.get(exchange_id)
+    info = ticker.get("info")
+    if names is None or not isinstance(info, Mapping):
+        return ticker
+    out = dict(ticker)
+    for unified, raw in zip(("markPrice", "indexPrice"), names, strict=True):
+        if out.get(unified) is None and info.get(raw) is not None:
+            out[unified] = _decimal(info[raw])
+    return out
 
 
 def store_ccxt_ticker(
@@ -190,4 +227,4 @@ class CcxtTickerFeed:
             if row is None:
                 market.state.reject(BadTick.UNKNOWN_INSTRUMENT)
                 continue
-            store_ccxt_ticker(market, row, ticker, clock())
+            store_ccxt_ticker(market, row, with_raw_marks(self.exchange.id, ticker), clock())

@@ -4,6 +4,11 @@ REST: ``GET /api/v2/{public|private}/{method}?query`` with a JSON-RPC envelope b
 Websocket: ``/ws/api/v2``, JSON-RPC requests and ``subscription`` pushes on one socket.
 Admin (fault injection, state): ``/admin/faults``, ``/admin/drop-ws``, ``/admin/state``.
 
+Websocket sessions keep Deribit's two safety nets: ``private/enable_cancel_on_disconnect``
+(scope ``connection``) cancels the orders placed over that socket when it closes, however it
+closes; ``public/set_heartbeat`` sends ``test_request``s, and a socket that does not answer
+one with ``public/test`` before the next is closed (so cancel-on-disconnect fires).
+
 The market is stepped on a timer (``ticks_per_second``) in simulated time that runs
 ``speed`` times faster than the wall clock; signatures are checked against the wall clock.
 """
@@ -65,6 +70,11 @@ class Connection:
     channels: set[str] = field(default_factory=set)
     books: dict[str, dict[str, dict[float, float]]] = field(default_factory=dict)
     heartbeat: asyncio.Task[None] | None = None
+    test_answered: bool = True
+    """Whether the last ``test_request`` was answered with ``public/test``."""
+    cancel_on_disconnect: bool = False
+    placed: list[str] = field(default_factory=list)
+    """Ids of the orders placed over this socket (what cancel-on-disconnect cancels)."""
 
 
 class PaperVenueServer:
@@ -212,6 +222,13 @@ class PaperVenueServer:
             # is what a refusal at the matching engine's door is.
             raise RpcError(TIMED_OUT, "timed_out", f"arrived after valid_until {valid_until}")
 
+    def _injected_rpc_error(self) -> dict[str, Any]:
+        """An injected failure as a JSON-RPC error on the socket (a 429 is Deribit's rate
+        limit code; anything else its internal error)."""
+        if self.exchange.faults.plan.error_status == 429:
+            return {"code": TOO_MANY_REQUESTS, "message": "too_many_requests"}
+        return {"code": 11094, "message": "internal_server_error"}
+
     def _injected_error(self, now_us: int) -> web.Response:
         status = self.exchange.faults.plan.error_status
         if status == 429:
@@ -248,6 +265,23 @@ class PaperVenueServer:
             self._subscribers[channel].discard(conn)
         if conn.heartbeat is not None:
             conn.heartbeat.cancel()
+        self._cancel_on_disconnect(conn)
+
+    def _cancel_on_disconnect(self, conn: Connection) -> None:
+        """The socket is gone: with cancel-on-disconnect on, every order placed over it
+        that is still open is cancelled (pushed to the account's other sockets with the
+        next publish). Runs once per connection."""
+        placed, conn.placed = conn.placed, []
+        if not conn.cancel_on_disconnect or conn.account is None:
+            return
+        cancelled = 0
+        for order_id in placed:
+            try:
+                self.exchange.call("private/cancel", {"order_id": order_id}, conn.account)
+                cancelled += 1
+            except RpcError:
+                pass  # filled or cancelled meanwhile: nothing left to cancel
+        log.info("paper_cancel_on_disconnect", account=conn.account.name, cancelled=cancelled)
 
     async def _on_ws_message(self, conn: Connection, text: str) -> None:
         try:
@@ -262,6 +296,17 @@ class PaperVenueServer:
             await conn.ws.send_str(_envelope(self._wall_ms() * 1000, error=error).decode())
             return
         now_us = self._wall_ms() * 1000
+        ordering = method in ("private/buy", "private/sell")
+        faults = self.exchange.faults
+        if ordering:
+            # The venue's faults apply to orders whichever way they arrive (REST or socket).
+            if faults.plan.delay_ms:
+                await asyncio.sleep(faults.plan.delay_ms / 1000.0)
+            if faults.should_fail_request():
+                await conn.ws.send_str(
+                    _envelope(now_us, error=self._injected_rpc_error(), rpc_id=rpc_id).decode()
+                )
+                return
         try:
             result = await self._ws_call(conn, method, params)
         except AuthError as exc:
@@ -277,6 +322,12 @@ class PaperVenueServer:
             return
         finally:
             await self._publish_placed()
+        if ordering and faults.take_order_timeout():
+            # The order is on the book; its answer never comes on the socket.
+            log.warning("fault_order_timeout", method=method, params=params, via="websocket")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), faults.plan.hang_s)
+            return
         await conn.ws.send_str(_envelope(now_us, result, rpc_id=rpc_id).decode())
         if method.endswith("/subscribe"):
             await self._send_book_snapshots(conn, result)
@@ -295,6 +346,14 @@ class PaperVenueServer:
             return self._subscribe(conn, method, params.get("channels") or [])
         if method in ("public/unsubscribe", "private/unsubscribe"):
             return self._unsubscribe(conn, params.get("channels") or [])
+        if method in (
+            "private/enable_cancel_on_disconnect",
+            "private/disable_cancel_on_disconnect",
+            "private/get_cancel_on_disconnect",
+        ):
+            return self._cancel_on_disconnect_setting(conn, method, params)
+        if method == "public/test":
+            conn.test_answered = True
         if method == "public/set_heartbeat":
             interval = float(params.get("interval", 30))
             if interval < 10:
@@ -308,7 +367,24 @@ class PaperVenueServer:
                 conn.heartbeat.cancel()
             return "ok"
         self._refuse_expired(method, params)
-        return self.exchange.call(method, params, conn.account)
+        result = self.exchange.call(method, params, conn.account)
+        if method in ("private/buy", "private/sell"):
+            conn.placed.append(str(result["order"]["order_id"]))
+        return result
+
+    def _cancel_on_disconnect_setting(
+        self, conn: Connection, method: str, params: Mapping[str, Any]
+    ) -> Any:
+        if conn.account is None:
+            raise RpcError(13009, "unauthorized", f"{method} needs public/auth first")
+        scope = str(params.get("scope", "connection"))
+        if scope != "connection":
+            # Deribit's "account" scope (every connection of the key) is not simulated.
+            raise RpcError(11029, "invalid_arguments", f"scope {scope!r}: only connection")
+        if method == "private/get_cancel_on_disconnect":
+            return {"scope": scope, "enabled": conn.cancel_on_disconnect}
+        conn.cancel_on_disconnect = method == "private/enable_cancel_on_disconnect"
+        return "ok"
 
     def _subscribe(self, conn: Connection, method: str, channels: Iterable[str]) -> list[str]:
         accepted = []
@@ -341,6 +417,14 @@ class PaperVenueServer:
         ).decode()
         while not conn.ws.closed:
             await asyncio.sleep(interval)
+            if not conn.test_answered:
+                # Deribit closes a socket that leaves a test_request unanswered.
+                log.warning("paper_heartbeat_missed", interval_s=interval)
+                with contextlib.suppress(ConnectionError, RuntimeError):
+                    await conn.ws.close(code=1000, message=b"heartbeat not answered")
+                self._forget(conn)
+                return
+            conn.test_answered = False
             with contextlib.suppress(ConnectionError, RuntimeError):
                 await conn.ws.send_str(message)
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
+from hedger.core.margin import estimated_liquidation_price
 from hedger.core.units import MINUTE_MS
 from hedger.paper.auth import ApiKey
 from hedger.paper.faults import Faults
 from hedger.paper.history import History
+from hedger.sim.accounts import settlement_currency
 from hedger.sim.errors import SimError
 from hedger.sim.market import Market
 from hedger.sim.matching import Events, Execution, MatchingEngine
@@ -271,20 +273,40 @@ class PaperExchange:
     def _positions(
         self, params: Mapping[str, Any], account: ApiKey | None
     ) -> list[dict[str, object]]:
-        currency = params.get("currency")
-        return self.engine.positions(
-            self._who(account),
+        currency, who = params.get("currency"), self._who(account)
+        rows = self.engine.positions(
+            who,
             currency=None if currency in (None, "any") else str(currency),
             kind=params.get("kind"),
         )
+        return [self._with_liquidation(row, who) for row in rows]
 
     def _position(self, params: Mapping[str, Any], account: ApiKey | None) -> dict[str, object]:
         name = _str(params, "instrument_name")
         self._index(name)
-        for row in self.engine.positions(self._who(account)):
+        who = self._who(account)
+        for row in self.engine.positions(who):
             if row["instrument_name"] == name:
-                return row
+                return self._with_liquidation(row, who)
         raise RpcError(13020, "not_found", f"no position in {name}")
+
+    def _with_liquidation(self, row: dict[str, object], who: str) -> dict[str, object]:
+        """A future's ``estimated_liquidation_price`` (Deribit's ``segregated_sm`` field):
+        the one-position estimate against the account's equity in the settlement currency
+        less the other positions' maintenance margin; None when no price liquidates it."""
+        inst = self.market.universe.instruments[self._index(str(row["instrument_name"]))]
+        if inst.kind != "future":
+            return row
+        summary = self.engine.account_summary(who, settlement_currency(inst))
+        others = summary.maintenance_margin - cast(float, row["maintenance_margin"])
+        row["estimated_liquidation_price"] = estimated_liquidation_price(
+            cast(float, row["size"]),
+            cast(float, row["mark_price"]),
+            summary.equity - others,
+            self.engine.margin.future_maintenance,
+            inst.inverse,
+        )
+        return row
 
     # -- private: orders ------------------------------------------------------------------
 

@@ -10,15 +10,29 @@ import pytest
 
 from hedger.config import Venue
 from hedger.execution.brokers import (
+    BinanceBroker,
+    BybitBroker,
     DeribitBroker,
+    HyperliquidBroker,
+    OkxBroker,
     UnifiedBroker,
     UnsupportedVenueError,
     make_broker,
     order_status,
 )
+from hedger.execution.brokers.deribit_ws import DeribitWsBroker
 from hedger.live.venue_link import VenueLink
 
-OTHERS = ["binance", "binanceusdm", "bybit", "okx", "hyperliquid", "kraken", "coinbase"]
+OTHERS = {
+    "binance": BinanceBroker,
+    "binanceusdm": BinanceBroker,
+    "binancecoinm": BinanceBroker,
+    "bybit": BybitBroker,
+    "okx": OkxBroker,
+    "hyperliquid": HyperliquidBroker,
+    "kraken": UnifiedBroker,
+    "coinbase": UnifiedBroker,
+}
 
 
 @pytest.fixture
@@ -29,22 +43,29 @@ async def clients() -> AsyncIterator[dict[str, Any]]:
         await client.close()
 
 
-async def test_deribit_gets_its_own_broker_every_other_venue_the_unified_one(
+async def test_each_venue_family_gets_its_broker_any_other_venue_the_unified_one(
     clients: dict[str, Any],
 ) -> None:
     assert type(make_broker(clients["deribit"], "d", "deribit")) is DeribitBroker
-    for name in OTHERS:
+    for name, kind in OTHERS.items():
         broker = make_broker(clients[name], name, name)
-        assert type(broker) is UnifiedBroker, name
+        assert type(broker) is kind, name
         assert broker.venue == name
         assert await broker.request_deadline_ms(10.0) is None  # no time-to-live: the window
 
 
 @pytest.mark.parametrize(
-    ("exchange", "kind"), [("deribit", DeribitBroker), ("bybit", UnifiedBroker)]
+    ("exchange", "order_socket", "kind"),
+    [
+        ("deribit", True, DeribitWsBroker),  # orders over the daemon's own socket (default)
+        ("deribit", False, DeribitBroker),
+        ("bybit", True, BybitBroker),  # the setting is Deribit's only
+    ],
 )
-async def test_venue_link_chooses_the_broker_by_ccxt_id(exchange: str, kind: type) -> None:
-    link = VenueLink("v", Venue(exchange=exchange))
+async def test_venue_link_chooses_the_broker_by_ccxt_id(
+    exchange: str, order_socket: bool, kind: type
+) -> None:
+    link = VenueLink("v", Venue(exchange=exchange, order_socket=order_socket))
     try:
         assert type(link.broker) is kind
         assert link.broker.venue == "v"

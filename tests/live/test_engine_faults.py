@@ -170,6 +170,9 @@ async def test_readiness_turns_while_an_order_is_awaited_through_a_rest_outage(
     REST outage ``/readyz`` stayed 200. Now the pulse keeps staleness current and readiness
     names the stuck cycle and the failing venue."""
     cfg = with_updates(paper_config(tmp_path), market={"stale_after": 2.0})
+    # Orders over REST here: the outage is the REST API's (the order socket is the default).
+    venue = cfg.venues["paper"].model_copy(update={"order_socket": False})
+    cfg = cfg.model_copy(update={"venues": {"paper": venue}})
     daemon = await start_daemon(cfg, serve_http=False)
     engine = daemon.engine
     plan = daemon.paper["paper"].exchange.faults.plan

@@ -5,14 +5,18 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from ccxt.base.errors import BaseError
+
+from hedger.execution.brokers.client_ids import DERIBIT, ClientIdRule
 from hedger.execution.brokers.port import CcxtRounding, Lookup, VenueOrder
 
 # Deribit's order states; ccxt's unified status loses "untriggered" and partial fills.
 _STATUS = {"open": "open", "filled": "filled", "cancelled": "cancelled", "rejected": "rejected"}
 
 
-def _from_deribit(raw: dict[str, Any], symbol: str) -> VenueOrder:
+def _from_deribit(raw: dict[str, Any], symbol: str, fee_currency: str | None = None) -> VenueOrder:
     average = raw.get("average_price") or None
+    commission = raw.get("commission")
     return VenueOrder(
         venue_order_id=str(raw["order_id"]),
         client_id=str(raw.get("label") or ""),
@@ -22,6 +26,10 @@ def _from_deribit(raw: dict[str, Any], symbol: str) -> VenueOrder:
         filled=float(raw.get("filled_amount") or 0.0),
         average_price=None if average is None else float(average),
         status=_STATUS.get(str(raw["order_state"]), str(raw["order_state"])),
+        # Deribit's order carries its commission in the settlement currency (BTC for the
+        # inverse BTC-PERPETUAL); ccxt's own parse drops the currency.
+        fee=None if commission is None else abs(float(commission)),
+        fee_currency=fee_currency if commission is not None else None,
     )
 
 
@@ -41,9 +49,12 @@ class DeribitBroker(CcxtRounding):
     ``usIn``; the offset to our wall clock is learned from those stamps.
     """
 
-    def __init__(self, client: Any, venue: str, wall_ms: Any = None) -> None:
+    def __init__(
+        self, client: Any, venue: str, wall_ms: Any = None, client_ids: ClientIdRule = DERIBIT
+    ) -> None:
         self.client = client
         self.venue = venue
+        self.client_ids = client_ids
         self._wall_ms = wall_ms or (lambda: int(time.time() * 1000))
         self._offset_ms: int | None = None
 
@@ -76,7 +87,7 @@ class DeribitBroker(CcxtRounding):
         order = await self.client.create_order(
             symbol, order_type, side, amount, price, params=params
         )
-        return _from_deribit(order["info"], symbol)
+        return self._order(order["info"], symbol)
 
     async def find(self, client_id: str, symbol: str) -> Lookup:
         market = self.client.market(symbol)
@@ -85,12 +96,19 @@ class DeribitBroker(CcxtRounding):
         )
         venue_ms = _venue_ms(response)
         self._learn_clock(venue_ms)
-        return Lookup([_from_deribit(raw, symbol) for raw in response["result"]], venue_ms)
+        return Lookup([self._order(raw, symbol) for raw in response["result"]], venue_ms)
 
     async def open_orders(self, symbol: str | None = None) -> list[VenueOrder]:
         orders = await self.client.fetch_open_orders(symbol)
-        return [_from_deribit(o["info"], o["symbol"]) for o in orders]
+        return [self._order(o["info"], o["symbol"]) for o in orders]
 
     async def cancel(self, venue_order_id: str, symbol: str) -> VenueOrder:
         order = await self.client.cancel_order(venue_order_id, symbol)
-        return _from_deribit(order["info"], symbol)
+        return self._order(order["info"], symbol)
+
+    def _order(self, raw: dict[str, Any], symbol: str) -> VenueOrder:
+        try:
+            settle = self.client.market(symbol).get("settle")
+        except BaseError:  # markets not loaded: the fee keeps no currency, nothing worse
+            settle = None
+        return _from_deribit(raw, symbol, None if settle is None else str(settle))

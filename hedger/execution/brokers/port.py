@@ -23,6 +23,10 @@ class VenueOrder:
     status: str
     """open, filled, cancelled or rejected. ``filled`` means the whole amount filled; an order
     that ended part-filled (cancelled, expired, an IOC remainder) is ``cancelled``."""
+    fee: float | None = None
+    """Fees charged on the fills so far, in ``fee_currency``; None where the venue's answer
+    does not say."""
+    fee_currency: str | None = None
 
 
 @dataclass(slots=True, frozen=True)

@@ -24,6 +24,7 @@ from typing import Any
 
 import ccxt.async_support as ccxt
 
+from hedger.execution.brokers.client_ids import ClientIdRule, rule_for
 from hedger.execution.brokers.port import CcxtRounding, Lookup, VenueOrder
 
 _FINISHED = frozenset({"closed", "canceled", "cancelled", "expired"})
@@ -72,16 +73,22 @@ def _finished_calls(client: Any) -> list[str]:
 
 
 class UnifiedBroker(CcxtRounding):
-    """A venue through ccxt's unified calls only (see the module docstring)."""
+    """A venue through ccxt's unified calls only (see the module docstring). A venue family
+    whose API finds an order by client id directly says so in ``_venue_lookup`` (a
+    subclass: ``brokers/binance.py``, ``bybit.py``, ``okx.py``, ``hyperliquid.py``)."""
 
-    def __init__(self, client: Any, venue: str) -> None:
+    has_venue_lookup = False
+    """Whether ``_venue_lookup`` asks the venue for the client id itself."""
+
+    def __init__(self, client: Any, venue: str, client_ids: ClientIdRule | None = None) -> None:
         self.client = client
         self.venue = venue
+        self.client_ids = client_ids if client_ids is not None else rule_for("")
         self._by_client_id = _has(client, "fetchOrderWithClientOrderId")
         self._finished = _finished_calls(client)
         needs = ["createOrder", "cancelOrder", "fetchOpenOrders"]
         missing = [feature for feature in needs if not _has(client, feature)]
-        if not (self._by_client_id or self._finished):
+        if not (self._by_client_id or self._finished or self.has_venue_lookup):
             missing.append("a lookup of finished orders")
         if missing:
             raise UnsupportedVenueError(
@@ -120,7 +127,14 @@ class UnifiedBroker(CcxtRounding):
             )
         return await self._settled(answer, symbol, client_id, side, amount)
 
+    async def _venue_lookup(self, client_id: str, symbol: str) -> list[Mapping[str, Any]]:
+        """The venue's own answer to "which orders carry this client id" (ccxt orders)."""
+        raise NotImplementedError
+
     async def find(self, client_id: str, symbol: str) -> Lookup:
+        if self.has_venue_lookup:
+            found = await self._venue_lookup(client_id, symbol)
+            return Lookup([self._order(o, symbol, client_id) for o in found], None)
         if self._by_client_id:
             try:
                 order = await self.client.fetch_order_with_client_order_id(client_id, symbol)
@@ -201,6 +215,8 @@ class UnifiedBroker(CcxtRounding):
         filled = raw.get("filled")
         filled = None if filled is None else float(filled)
         average = raw.get("average") or None
+        fee = raw.get("fee") if isinstance(raw.get("fee"), Mapping) else None
+        fee_cost = None if fee is None else fee.get("cost")
         return VenueOrder(
             venue_order_id=str(venue_order_id),
             client_id=str(raw.get("clientOrderId") or client_id),
@@ -210,4 +226,6 @@ class UnifiedBroker(CcxtRounding):
             filled=filled or 0.0,
             average_price=None if average is None else float(average),
             status=order_status(raw.get("status"), size, filled),
+            fee=None if fee_cost is None else abs(float(fee_cost)),
+            fee_currency=None if fee is None or fee_cost is None else fee.get("currency"),
         )
