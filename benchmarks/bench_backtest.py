@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 import orjson
 
+from hedger.backtest.driver import run_hedge
 from hedger.backtest.recording_format import encode_line, read_recording
 from hedger.backtest.replay import replay_file, replay_lines
-from hedger.backtest.run import run_hedge
 from hedger.config import Config
 from hedger.sim import Market, scenario
 from hedger.sim.chains import OPTION, PERP

@@ -11,6 +11,7 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from hedger import __version__
 from hedger.config import Config, ConfigError, load_config
@@ -54,7 +55,12 @@ def _refused(command: str, exc: Exception) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    from hedger.check_report import render_config_summary, render_exposure
+    from hedger.check_report import (
+        render_accounts,
+        render_combined_exposure,
+        render_config_summary,
+        render_exposure,
+    )
 
     cfg = _load(args.config)
     if cfg is None:
@@ -71,12 +77,17 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     # The embedded paper venue and ccxt log as they start: keep stdout for the report.
     configure_logging("warning", cfg.logging.format)
     try:
-        passed = asyncio.run(check_online(cfg))
+        checked = asyncio.run(check_online(cfg))
     except Exception as exc:
         return _refused("check-config --online", exc)
     print()
     print("online checks passed:")
-    print("\n".join(f"  {line}" for line in passed))
+    print("\n".join(f"  {line}" for line in checked.lines))
+    print()
+    print(redact_text(render_accounts(cfg, checked.accounts)))
+    print()
+    now_ms = int(time.time() * 1000)
+    print(redact_text(render_combined_exposure(cfg, checked.accounts, now_ms)))
     return EXIT_OK
 
 
@@ -96,12 +107,27 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_ctl(args: argparse.Namespace) -> int:
-    """Talk to a running daemon's HTTP port (status needs no token; actions do)."""
+    """Talk to a running daemon's HTTP port (status and watch need no token; actions do).
+    The daemon is found from --url, --config (its http host and port), $HEDGER_URL, or the
+    default port."""
     import os
-    import urllib.error
-    import urllib.request
 
-    token = args.token or os.environ.get("HEDGER_TOKEN")
+    from hedger.console.daemon_client import (
+        DaemonClient,
+        DaemonNotFoundError,
+        DaemonRefusedError,
+        DaemonUnreachableError,
+        config_token,
+        daemon_url,
+    )
+
+    where = f"hedger ctl {args.action}"
+    cfg = None
+    if args.config:
+        cfg = _load(args.config)
+        if cfg is None:
+            return EXIT_BAD_CONFIG
+    token = args.token or os.environ.get("HEDGER_TOKEN") or config_token(cfg)
     if args.token_file:
         try:
             with open(args.token_file, encoding="utf-8") as handle:
@@ -109,26 +135,86 @@ def cmd_ctl(args: argparse.Namespace) -> int:
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
             print(
-                f"hedger ctl {args.action}: --token-file {args.token_file}: cannot read: {reason}",
+                f"{where}: --token-file {args.token_file}: cannot read: {reason}",
                 file=sys.stderr,
             )
             return EXIT_BAD_CONFIG
-    if args.action == "status":
-        request = urllib.request.Request(f"{args.url}/status")
-    else:
-        request = urllib.request.Request(f"{args.url}/control/{args.action}", method="POST")
-        if token:
-            request.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(request, timeout=args.timeout) as response:
-            print(response.read().decode())
-            return EXIT_OK
-    except urllib.error.HTTPError as exc:
-        print(f"hedger ctl {args.action}: HTTP {exc.code}: {exc.read().decode()}", file=sys.stderr)
+        url = daemon_url(args.url, cfg, os.environ)
+    except DaemonNotFoundError as exc:
+        print(f"{where}: {exc}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    client = DaemonClient(url, token, args.timeout)
+    if args.action == "watch":
+        from hedger.console.watch import watch
+
+        if not args.interval > 0:
+            print(f"{where}: --interval must be > 0, got {args.interval}", file=sys.stderr)
+            return EXIT_BAD_CONFIG
+        return watch(client, args.interval)
+    try:
+        if args.action == "status":
+            from hedger.console.status_view import status_report
+
+            print(status_report(client, args.json))
+        elif args.action == "flatten":
+            return _flatten(client, args, where)
+        else:
+            print(redact_text(client.post(f"/control/{args.action}").decode()))
+        return EXIT_OK
+    except (DaemonRefusedError, DaemonUnreachableError) as exc:
+        print(f"{where}: {redact_text(str(exc))}", file=sys.stderr)
         return EXIT_FAILED
-    except (urllib.error.URLError, OSError) as exc:
-        print(f"hedger ctl {args.action}: cannot reach {args.url}: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+
+
+def _flatten(client: Any, args: argparse.Namespace, where: str) -> int:
+    """Close the hedge positions: the daemon's name typed back (or --yes) confirms it."""
+    name = str(client.status().get("name") or "")
+    what = f"the {', '.join(args.factor)} hedge" if args.factor else "every factor's hedge"
+    if args.dry_run or args.yes:
+        confirm = name
+    else:
+        print(f"{where}: this closes {what} of daemon {name!r} at market prices and pauses it.")
+        try:
+            confirm = input(f"type the daemon's name ({name}) to go on: ").strip()
+        except EOFError:
+            confirm = ""
+        if confirm != name:
+            print(f"{where}: not confirmed; nothing sent", file=sys.stderr)
+            return EXIT_FAILED
+    body = {"confirm": confirm, "factors": args.factor or [], "dry_run": args.dry_run}
+    print(redact_text(client.post("/control/flatten", body).decode()))
+    return EXIT_OK
+
+
+def cmd_journal(args: argparse.Namespace) -> int:
+    """The journal as a readable history (read-only: a running daemon's journal is fine)."""
+    import orjson
+
+    from hedger.console.journal_read import JournalReadError, read_history
+    from hedger.console.journal_view import render_json, render_text
+    from hedger.console.times import parse_since
+
+    path = args.path
+    if args.config:
+        cfg = _load(args.config)
+        if cfg is None:
+            return EXIT_BAD_CONFIG
+        path = cfg.journal.path
+    try:
+        since_ms = None if args.since == "all" else parse_since(args.since)
+        history = read_history(path, since_ms)
+    except ValueError as exc:
+        print(f"hedger journal: --since {exc}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    except JournalReadError as exc:
+        print(f"hedger journal: {exc}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    if args.json:
+        print(orjson.dumps(render_json(history, args.kind)).decode())
+    else:
+        print(render_text(history, args.kind))
+    return EXIT_OK
 
 
 def cmd_paper_venue(args: argparse.Namespace) -> int:
@@ -136,7 +222,7 @@ def cmd_paper_venue(args: argparse.Namespace) -> int:
 
     import orjson
 
-    from hedger.paper.run import build_server, serve_forever
+    from hedger.paper.serve import build_server, serve_forever
 
     configure_logging(args.log_level, "auto")
     try:
@@ -181,12 +267,44 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=cmd_run)
 
     ctl = sub.add_parser("ctl", help="pause, resume, reload or inspect a running daemon")
-    ctl.add_argument("action", choices=["pause", "resume", "reload", "status"])
-    ctl.add_argument("--url", default="http://127.0.0.1:9184")
+    ctl.add_argument("action", choices=["pause", "resume", "reload", "status", "watch", "flatten"])
+    ctl.add_argument(
+        "--factor", action="append", help="flatten: only this factor's hedge (repeatable)"
+    )
+    ctl.add_argument(
+        "--dry-run", action="store_true", help="flatten: say what would be sent, send nothing"
+    )
+    ctl.add_argument("--yes", action="store_true", help="flatten: skip the typed confirmation")
+    ctl.add_argument(
+        "--url",
+        help="the daemon's HTTP address (default: from --config, else $HEDGER_URL, "
+        "else http://127.0.0.1:9184)",
+    )
+    ctl.add_argument("--config", "-c", help="the daemon's YAML config: its http host, port, token")
+    ctl.add_argument("--json", action="store_true", help="status: the raw /status JSON")
+    ctl.add_argument("--interval", type=float, default=1.0, help="watch: seconds between refreshes")
     ctl.add_argument("--token", help="bearer token (default: $HEDGER_TOKEN)")
     ctl.add_argument("--token-file", help="read the bearer token from this file")
     ctl.add_argument("--timeout", type=float, default=30.0)
     ctl.set_defaults(handler=cmd_ctl)
+
+    journal = sub.add_parser(
+        "journal", help="the journal as a readable history: why it traded, what happened"
+    )
+    where = journal.add_mutually_exclusive_group(required=True)
+    where.add_argument("--config", "-c", help="the daemon's YAML config (its journal.path)")
+    where.add_argument("--path", help="the journal's SQLite file")
+    journal.add_argument(
+        "--since",
+        default="1d",
+        help="a span back from now (30m, 1h, 1d), a date or "
+        "date-time (2026-03-05, 2026-03-05T03:00, local time), or 'all' (default: 1d)",
+    )
+    journal.add_argument(
+        "--kind", default="all", choices=["all", "intents", "orders", "fills", "events"]
+    )
+    journal.add_argument("--json", action="store_true", help="the same entries as one JSON object")
+    journal.set_defaults(handler=cmd_journal)
 
     venue = sub.add_parser(
         "paper-venue", help="serve the simulated market over Deribit's API v2 on loopback"
@@ -203,9 +321,11 @@ def build_parser() -> argparse.ArgumentParser:
     venue.add_argument("--log-level", default="info")
     venue.set_defaults(handler=cmd_paper_venue)
 
-    from hedger.backtest.cli import register as register_backtest
+    from hedger.backtest.commands import register as register_backtest
+    from hedger.backtest.fetch_candles import register as register_fetch_candles
 
     register_backtest(sub)
+    register_fetch_candles(sub)
     return parser
 
 

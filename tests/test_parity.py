@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from hedger.backtest.driver import run_hedge
 from hedger.backtest.record import TickerRecorder
 from hedger.backtest.recording_format import read_recording
 from hedger.backtest.replay import replay_bars, replay_lines
-from hedger.backtest.run import run_hedge
 from hedger.config import Config, VenueUrls, load_config
 from hedger.execution.journal import Journal
 from hedger.live.engine import Engine
@@ -120,7 +120,7 @@ async def test_live_engine_and_backtest_decide_the_same_on_one_tape(tmp_path: Pa
     assert series.trades.sum() == 0  # dry run on both sides
 
 
-@pytest.mark.parametrize("module", ["hedger.live.engine", "hedger.backtest.run"])
+@pytest.mark.parametrize("module", ["hedger.live.engine", "hedger.backtest.driver"])
 def test_both_drivers_call_the_one_step(module: str) -> None:
     """Neither driver may call the core's decision functions on its own again."""
     import importlib

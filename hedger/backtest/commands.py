@@ -20,6 +20,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from hedger.backtest.derman_kamal import derman_kamal, extrapolate
 from hedger.backtest.layout import LayoutError
 from hedger.backtest.presets import OPTIONS_BOOK, OPTIONS_BOOK_SCENARIO, options_book_config
+from hedger.backtest.recording_format import RecordingError
 from hedger.backtest.sweep import SweepError, combinations, parse_axis
 from hedger.config import Config, ConfigError, load_config
 from hedger.config.durations import parse_duration
@@ -59,9 +60,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     bt.add_argument("--warmup", default=None, help="bars that only feed the betas (sim: 1d)")
     bt.add_argument("--sweep", action="append", default=[], metavar="PATH=V1,V2")
     bt.add_argument("--replay", metavar="FILE", help="replay a `hedger record` file instead")
+    bt.add_argument(
+        "--candles",
+        metavar="DIR",
+        help="judge every estimator on real candles, one file per asset (CSV, Parquet)",
+    )
+    bt.add_argument("--asset-map", metavar="NAME=ASSET,...", help="--candles: name files' assets")
+    bt.add_argument("--fee-bps", type=float, default=5.0, help="--candles: fee per unit traded")
+    bt.add_argument("--half-spread-bps", type=float, default=1.0, help="--candles: half-spread")
     bt.add_argument("--out", metavar="DIR", help="write CSV, JSON and plots here")
     bt.add_argument("--no-plots", action="store_true", help="with --out: CSV and JSON only")
     bt.add_argument("--json", action="store_true", help="one JSON object on stdout, no progress")
+    bt.add_argument(
+        "--format",
+        choices=["table", "csv", "json"],
+        default="table",
+        help="stdout: a table fitted to the terminal (in full to a file), CSV rows, or the "
+        "JSON document (--json)",
+    )
     bt.add_argument("--chosen", choices=["first", "best"], default="best", help="run to plot")
     bt.add_argument("--no-oracle", action="store_true", help="skip the true-beta twin runs")
     bt.add_argument("--paths", type=int, default=20_000, help=f"{DERMAN_KAMAL}: MC paths")
@@ -95,8 +111,16 @@ def _fail(message: str) -> int:
 
 def cmd_backtest(args: argparse.Namespace) -> int:
     try:
+        if args.candles:
+            from hedger.backtest.candle_report import backtest_candles
+
+            return backtest_candles(args)
         if args.scenario == DERMAN_KAMAL:
             return _derman_kamal(args)
+        if args.scenario == OPTIONS_BOOK and not (args.config or args.sweep or args.replay):
+            from hedger.backtest.option_study import backtest_option_modes
+
+            return backtest_option_modes(args)
         return _backtest(args)
     except ConfigError as exc:
         print(exc.render(), file=sys.stderr)
@@ -117,17 +141,18 @@ def _derman_kamal(args: argparse.Namespace) -> int:
         "rows": [r.as_dict() for r in rows],
         "extrapolation": fit.as_dict(),
     }
-    from hedger.backtest.report import derman_kamal_table, dumps, write_json
+    from hedger.backtest.report import emit_derman_kamal, write_json
 
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         write_json(document, out / "derman_kamal.json")
-    if args.json:
-        print(dumps(document))
-    else:
-        Console().print(derman_kamal_table(rows, fit, args.paths))
+    emit_derman_kamal(rows, fit, document, _format(args), Console())
     return EXIT_OK
+
+
+def _format(args: argparse.Namespace) -> str:
+    return "json" if args.json else str(args.format)
 
 
 def _duration(text: str, flag: str) -> float:
@@ -162,7 +187,7 @@ def _plot_writer(args: argparse.Namespace) -> PlotWriter | None:
 
 def _backtest(args: argparse.Namespace) -> int:
     from hedger.backtest.replay import replay_file
-    from hedger.backtest.report import dumps, print_results, write_csv, write_json
+    from hedger.backtest.report import emit, write_csv, write_json
     from hedger.backtest.sim_tape import simulate_tape
     from hedger.backtest.study import check_bars, chosen_run, run_study
 
@@ -184,6 +209,8 @@ def _backtest(args: argparse.Namespace) -> int:
             raise UsageError(f"--replay {args.replay}: {exc.strerror or exc}") from None
         except zlib.error as exc:
             raise UsageError(f"--replay {args.replay}: not a gzip recording ({exc})") from None
+        except RecordingError as exc:
+            raise UsageError(f"--replay {args.replay}: {exc}") from None
     else:
         name = OPTIONS_BOOK_SCENARIO if args.scenario == OPTIONS_BOOK else args.scenario
         bars = warmup_bars + max(1, round(args.days * 86_400_000 / bar_ms))
@@ -200,7 +227,7 @@ def _backtest(args: argparse.Namespace) -> int:
         )
     runs_per_combo = 1 if args.no_oracle or tape.true_loadings is None else 2
     total = runs_per_combo * len(combos)
-    progress = _progress(args.json or total < 2)
+    progress = _progress(_format(args) != "table" or total < 2)
     with progress if progress is not None else nullcontext():
         task = None if progress is None else progress.add_task("runs", total=total)
 
@@ -215,6 +242,7 @@ def _backtest(args: argparse.Namespace) -> int:
         "bar_seconds": bar_ms / 1000.0,
         "warmup_bars": warmup_bars,
         "market_updates": tape.updates,
+        "factors": list(cfg.factor_assets),
         "runs": [r.as_dict() for r in results],
     }
     if args.out:
@@ -230,10 +258,7 @@ def _backtest(args: argparse.Namespace) -> int:
         if write_plots is not None:
             document["files"] |= write_plots(results, chosen, cfg.factor_assets, out)
         write_json(document, out / "results.json")
-    if args.json:
-        print(dumps(document))
-    else:
-        print_results(results, f"hedger backtest: {tape.source}", Console())
+    emit(results, document, _format(args), f"hedger backtest: {tape.source}", Console())
     return EXIT_OK
 
 
@@ -253,14 +278,15 @@ def _progress(disabled: bool) -> Progress | None:
 def cmd_record(args: argparse.Namespace) -> int:
     import aiohttp
 
-    from hedger.backtest.record import TickerRecorder
+    from hedger.backtest.record import RecordProgress, TickerRecorder
 
     if args.seconds is not None and args.seconds <= 0:
         return _fail(f"--seconds must be > 0, got {args.seconds}")
     names = [n.strip() for n in args.instruments.split(",") if n.strip()]
     recorder = TickerRecorder(args.url, args.out, names, interval=args.interval)
     try:
-        stats = asyncio.run(recorder.run(args.seconds))
+        with RecordProgress(Console(stderr=True), args.out, args.seconds) as progress:
+            stats = asyncio.run(recorder.run(args.seconds, on_progress=progress.update))
     except KeyboardInterrupt:
         return EXIT_OK
     except (OSError, ValueError, aiohttp.ClientError) as exc:

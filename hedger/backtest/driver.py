@@ -11,6 +11,16 @@ the position held *over* the bar times the hedge's relative price move (an inver
 perpetual's coin P&L ``face * (1/P0 - 1/P1)`` valued at P1 is ``face * (P1/P0 - 1)``; a
 linear one's is ``qty * (P1 - P0)``); costs are the fee and the distance of the fill from
 mark (the half-spread paid).
+
+With an option chain (``chain``, a :class:`~hedger.backtest.option_tape.ChainTape`), the
+step's option legs fill too, at the bar's ask (buy) or bid (sell) like a crossing limit,
+and the options bought stay in the book (rows appended after the hedge rows), priced each
+bar by the core's own exposure. Their P&L over a bar is the change of their model value and
+counts as hedge P&L; a fill's distance from the model value is spread cost, its fee
+(Deribit's: a fraction of the underlying, capped at a fraction of the premium) is a fee, and
+the premium paid (received when selling) is reported apart: it is a cash flow, not a loss,
+since the options' value is counted. Premium is paid in USD here, not out of a coin
+balance; an expired option keeps its intrinsic value.
 """
 
 from __future__ import annotations
@@ -21,12 +31,15 @@ from enum import StrEnum
 
 import numpy as np
 
+from hedger.backtest.option_tape import ChainTape
 from hedger.backtest.tape import FloatArray, Tape
 from hedger.config import Config
 from hedger.config.beta_setup import make_beta_book
 from hedger.core import guards
-from hedger.core.cycle import CycleInputs, CycleState, MarketInputs, step
-from hedger.core.exposure import build_book
+from hedger.core.cycle import CycleInputs, CycleOutputs, CycleState, MarketInputs, step
+from hedger.core.exposure import Exposure, Position, Quotes, build_book
+from hedger.core.option_candidates import DERIBIT_OPTION_FEE_CAP
+from hedger.core.option_legs import OptionLeg
 from hedger.core.policy import Action, HedgeIntent
 
 BoolArray = np.ndarray[tuple[int, ...], np.dtype[np.bool_]]
@@ -76,6 +89,10 @@ class RunSeries:
     refusals: int
     intents: tuple[IntentRecord, ...] = ()
     """every intent the guards approved (sent unless dry run), in order."""
+    premium_usd: FloatArray | None = None
+    """(T,) option premium paid at the fill, net of premium received (with a chain)."""
+    option_trades: tuple[IntentRecord, ...] = ()
+    """every option leg filled, in order (``qty`` in the venue's amount unit)."""
 
     @property
     def hedged_pnl_usd(self) -> FloatArray:
@@ -95,11 +112,17 @@ def _hedge_pnl(
 
 
 def run_hedge(
-    tape: Tape, cfg: Config, betas: BetaSource = BetaSource.ESTIMATED, warmup_bars: int = 0
+    tape: Tape,
+    cfg: Config,
+    betas: BetaSource = BetaSource.ESTIMATED,
+    warmup_bars: int = 0,
+    chain: ChainTape | None = None,
 ) -> RunSeries:
     """Hedge ``cfg``'s holdings on ``tape``; the first ``warmup_bars`` only feed the betas
     (the live engine's warm start), trading and measuring start after them. Every other bar
-    is one ``core.cycle.step``, the live engine's own."""
+    is one ``core.cycle.step``, the live engine's own. ``chain``: the options an option
+    hedge (``factors[].hedge.mode``) may trade, bar by bar; without it every factor
+    hedges with its perp."""
     if betas is BetaSource.ORACLE and tape.true_loadings is None:
         raise ValueError("oracle betas need a simulated tape (a replay has no true loadings)")
     layout = tape.layout
@@ -113,6 +136,9 @@ def run_hedge(
     size = np.array([h.market.amount_size for h in layout.hedges])
     input_rows = np.arange(len(tape.input_names), dtype=np.intp)
     positions = list(layout.positions)
+    options = _OptionBook(chain, len(positions))
+    if chain is not None:
+        positions += [Position(chain.instrument(j), 0.0) for j in range(len(chain))]
     hedge_qty = np.zeros(k)
     book = build_book(positions, layout.assets)
     state = CycleState(beta_book, guards.initial_state(params.limits, int(tape.time_ms[0])))
@@ -121,9 +147,10 @@ def run_hedge(
     nav_before = math.nan
     refusals = 0
     intents: list[IntentRecord] = []
+    option_trades: list[IntentRecord] = []
     for bar in range(len(tape)):
         now_ms = int(tape.time_ms[bar])
-        quotes = tape.quotes(bar)
+        quotes = options.quotes(tape.quotes(bar), bar)
         if bar < start:
             prices = quotes.asset_price
             seen = np.isfinite(prices)
@@ -146,17 +173,21 @@ def run_hedge(
             hedge_ask=tape.hedge_ask[bar],
             taker_fee=fee,
             loadings=oracle,
+            option_chain=None if chain is None else chain.chain(bar, options.qty.copy()),
         )
         state, cycle = step(state, inputs, params)
         result = cycle.exposure
         hedge_mark = tape.hedge_mark[bar]
         out.time_ms[i] = now_ms
+        option_value = options.value_usd(result)
         if i:
-            out.holdings_pnl[i] = result.nav_usd - nav_before
+            out.holdings_pnl[i] = result.nav_usd - option_value - nav_before
             out.hedge_pnl[i] = _hedge_pnl(
                 hedge_qty * size, inverse, tape.hedge_mark[bar - 1], hedge_mark
             )
-        nav_before = result.nav_usd
+            out.hedge_pnl[i] += option_value - options.value_after_usd
+        nav_before = result.nav_usd - option_value
+        options.value_after_usd = option_value
         for decision in cycle.decisions:
             j = layout.factors.index(decision.factor)
             out.target[i, j] = decision.target
@@ -166,6 +197,8 @@ def run_hedge(
             )
         traded = np.zeros(k)
         checked = cycle.checked
+        if cycle.option_checked is not None:
+            refusals += len(cycle.option_checked.refused)
         if checked is not None:
             refusals += len(checked.refused)
             intents += [
@@ -188,18 +221,137 @@ def run_hedge(
                 out.spread[i] += notional * abs(fill - hedge_mark[j]) / fill
                 out.trades[i] += 1
                 state.guard = guards.record_order(state.guard, now_ms, notional)
-        if traded.any():
+        option_fills = options.fill(cycle, bar, result, out, i, state)
+        if option_fills:
+            option_trades += option_fills
+            out.trades[i] += len(option_fills)
+            for c in np.flatnonzero(options.qty != options.booked).tolist():
+                row = options.first_row + c
+                positions[row] = replace(positions[row], qty=float(options.qty[c]))
+            options.booked = options.qty.copy()
+        if traded.any() or option_fills:
             for j, row in enumerate(layout.hedge_rows):
                 positions[row] = replace(positions[row], qty=float(hedge_qty[j]))
             book = build_book(positions, layout.assets)
         factor_price = result.factor_price
         moved_usd = np.where(inverse, traded * size, traded * size * hedge_mark)
+        # The options filled this bar, as USD delta per asset at this bar's Greeks.
+        option_delta = options.moved_asset_delta_usd(result, option_fills)
         out.beta_delta[i] = (result.beta_delta_usd + moved_usd) / factor_price
+        if option_fills:
+            out.beta_delta[i] += (result.loadings.T @ option_delta) / factor_price
         if tape.true_loadings is not None:
-            true_usd = tape.true_loadings[bar].T @ result.asset_delta_usd
+            true_usd = tape.true_loadings[bar].T @ (result.asset_delta_usd + option_delta)
             out.true_beta_delta[i] = (true_usd + moved_usd) / factor_price
         out.hedge_position[i] = hedge_qty
-    return replace(out.series(refusals), intents=tuple(intents))
+    series = replace(out.series(refusals), intents=tuple(intents))
+    if chain is None:
+        return series
+    return replace(series, premium_usd=out.premium, option_trades=tuple(option_trades))
+
+
+class _OptionBook:
+    """The hedge's options in a run: amounts per chain row (appended to the book after the
+    hedge rows), and their fills against the chain tape."""
+
+    def __init__(self, chain: ChainTape | None, first_row: int) -> None:
+        n = 0 if chain is None else len(chain)
+        self.chain = chain
+        self.first_row = first_row
+        self.qty = np.zeros(n)
+        self.booked = np.zeros(n)
+        self.value_after_usd = 0.0
+        """the options' value at the last bar's prices, after its trades."""
+
+    def quotes(self, quotes: Quotes, bar: int) -> Quotes:
+        """The tape's quotes with the chain's rows appended."""
+        chain = self.chain
+        if chain is None:
+            return quotes
+        return Quotes(
+            mark=np.concatenate([quotes.mark, np.full(len(chain), np.nan)]),
+            underlying_price=np.concatenate([quotes.underlying_price, chain.underlying_price[bar]]),
+            implied_vol=np.concatenate([quotes.implied_vol, chain.mark_iv[bar]]),
+            asset_price=quotes.asset_price,
+        )
+
+    def value_usd(self, result: Exposure) -> float:
+        if self.chain is None:
+            return 0.0
+        return float(result.value_usd[self.first_row :].sum())
+
+    def moved_asset_delta_usd(self, result: Exposure, fills: list[IntentRecord]) -> FloatArray:
+        """Per asset: the USD delta ``fills`` added, at this bar's Greeks (the book's own
+        convention, ``size * delta * F``: premium is paid in USD here)."""
+        moved = np.zeros(len(result.assets))
+        chain = self.chain
+        if chain is None or not fills:
+            return moved
+        first = len(result.option_delta) - len(chain)
+        for fill in fills:
+            j = chain.symbols.index(fill.symbol)
+            signed = fill.qty if fill.side == "buy" else -fill.qty
+            per_contract = (
+                result.option_delta[first + j]
+                * result.option_forward[first + j]
+                * chain.contract_size[j]
+            )
+            moved[result.assets.index(chain.underlying[j])] += signed * per_contract
+        return moved
+
+    def _model_usd(self, result: Exposure, j: int) -> float:
+        """One contract of chain row ``j`` at the exposure's model price."""
+        assert self.chain is not None
+        price = result.option_price_usd[len(result.option_price_usd) - len(self.chain) + j]
+        return float(price) * float(self.chain.contract_size[j])
+
+    def fill(
+        self,
+        cycle: CycleOutputs,
+        bar: int,
+        result: Exposure,
+        out: _Buffers,
+        i: int,
+        state: CycleState,
+    ) -> list[IntentRecord]:
+        """Fill the step's approved option legs at the bar's touch; the fills."""
+        checked, chain = cycle.option_checked, self.chain
+        if checked is None or chain is None:
+            return []
+        fills = []
+        for leg in checked.to_send:
+            j = chain.symbols.index(leg.symbol)
+            price = _option_fill(leg, float(chain.bid[bar, j]), float(chain.ask[bar, j]))
+            if not math.isfinite(price):
+                continue  # an empty side: nothing to cross
+            forward = float(chain.underlying_price[bar, j])
+            to_usd = forward if chain.inverse[j] else 1.0
+            size = float(chain.contract_size[j])
+            fill_usd = price * to_usd * size
+            model_usd = self._model_usd(result, j)
+            signed = leg.signed_amount
+            sign = 1.0 if signed > 0 else -1.0
+            fee = min(float(chain.taker_fee[j]) * forward * size, DERIBIT_OPTION_FEE_CAP * fill_usd)
+            self.qty[j] += signed
+            # The options' value after this bar's trades: bought at model, paid at the fill.
+            self.value_after_usd += signed * model_usd
+            out.spread[i] += sign * (fill_usd - model_usd) * abs(signed)
+            out.fees[i] += fee * abs(signed)
+            out.premium[i] += signed * fill_usd
+            if signed > 0:
+                now_ms = int(out.time_ms[i])
+                state.guard = guards.record_option_premium(state.guard, now_ms, fill_usd * signed)
+            fills.append(
+                IntentRecord(
+                    int(out.time_ms[i]), leg.factor, leg.symbol, leg.side, leg.amount, leg.leg
+                )
+            )
+        return fills
+
+
+def _option_fill(leg: OptionLeg, bid: float, ask: float) -> float:
+    price = ask if leg.side == "buy" else bid
+    return price if price > 0 else math.nan
 
 
 def _fill(intent: HedgeIntent, bid: float, ask: float) -> float:
@@ -222,6 +374,7 @@ class _Buffers:
     band: FloatArray
     outside: BoolArray
     hedge_position: FloatArray
+    premium: FloatArray
 
     @classmethod
     def empty(cls, t: int, k: int) -> _Buffers:
@@ -239,6 +392,7 @@ class _Buffers:
             band=np.full((t, k), np.nan),
             outside=np.zeros((t, k), np.bool_),
             hedge_position=np.zeros((t, k)),
+            premium=np.zeros(t),
         )
 
     def series(self, refusals: int) -> RunSeries:

@@ -10,9 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from hedger.backtest.driver import BetaSource, RunSeries, run_hedge
 from hedger.backtest.layout import LayoutError
 from hedger.backtest.metrics import Metrics, run_metrics
-from hedger.backtest.run import BetaSource, RunSeries, run_hedge
 from hedger.backtest.sweep import Combination
 from hedger.backtest.tape import Tape
 

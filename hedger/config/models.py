@@ -8,6 +8,7 @@ secrets) instead of the YAML itself; any string may reference ``${ENV_VAR}`` or
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -29,9 +30,20 @@ from pydantic import (
     model_validator,
 )
 
-from hedger.config.durations import Seconds
+from hedger.config.durations import (
+    DAY_SECONDS,
+    PerDay,
+    Seconds,
+    Span,
+    format_seconds,
+    format_span,
+    span_bars,
+)
 from hedger.core import params as core
+from hedger.core.beta import min_half_life_bars
 from hedger.core.cycle import CycleParams
+from hedger.core.margin import MarginAction, MarginPolicy
+from hedger.core.option_hedge import OptionHedgeParams
 from hedger.core.params import BandKind
 from hedger.core.plausibility import PlausibilityParams
 from hedger.core.policy import HedgeMarket
@@ -114,11 +126,101 @@ class PaperVenue(Strict):
         return faults
 
 
+class RateLimit(Strict):
+    """ccxt's own request pacing for one venue (its token bucket, per client)."""
+
+    enabled: bool = Field(
+        default=True, description="ccxt enableRateLimit; keep it on against a real venue"
+    )
+    interval: PositiveSeconds | None = Field(
+        default=None,
+        description="seconds between requests of cost 1 (ccxt rateLimit); None = ccxt's own "
+        "figure for the exchange",
+    )
+
+
+AccountType = Literal["spot", "margin", "swap", "future", "option", "unified", "funding"]
+"""An account whose balances (and, for derivatives, positions) the daemon reads: ccxt's
+``fetch_balance`` ``type`` on venues that keep several (Binance spot/future, OKX funding)."""
+
+
+class HyperliquidSettings(Strict):
+    """Hyperliquid through ccxt: what ccxt does by default that a hedger should not."""
+
+    builder_fee: bool = Field(
+        default=False,
+        description="pay ccxt's builder fee (1 bp) on every order; off: ccxt approves its "
+        "builder at 0% once and attaches it with no fee",
+    )
+    set_referrer: bool = Field(
+        default=False, description="let ccxt set its referral code on the account"
+    )
+    market_slippage: PositiveFloat = Field(
+        default=0.01,
+        lt=0.5,
+        description="a market order is an IOC limit this fraction through the mid "
+        "(ccxt's default is 0.05)",
+    )
+
+
+DEAD_MAN_TIMEOUT_RANGE_S: dict[str, tuple[float, float | None]] = {
+    "okx": (10.0, 120.0),
+    "bybit": (3.0, 300.0),
+    "binanceusdm": (1.0, None),
+}
+"""The timeouts each venue's dead-man's switch accepts (seconds, inclusive; None: no upper
+bound)."""
+
+DEAD_MAN_WHOLE_SECONDS = frozenset({"okx", "bybit"})
+"""Venues whose switch counts whole seconds (Binance counts milliseconds)."""
+
+
+class DeadMan(Strict):
+    """A venue-side dead-man's switch the daemon keeps pushing back (OKX cancel-all-after,
+    Binance USD-M countdownCancelAll per hedge symbol, Bybit DCP); see
+    ``hedger.live.dead_man``. Deribit has cancel-on-disconnect (``order_socket``)."""
+
+    enabled: bool = False
+    timeout: PositiveSeconds = Field(
+        default=60.0, description="the venue cancels our orders this long after the last refresh"
+    )
+    refresh_every: PositiveSeconds = Field(default=15.0, description="the daemon's beat")
+
+    @model_validator(mode="after")
+    def _beat_inside_timeout(self) -> DeadMan:
+        if self.refresh_every >= self.timeout:
+            raise FieldError(
+                ("refresh_every",),
+                f"refresh_every ({format_seconds(self.refresh_every)}) must be shorter than "
+                f"timeout ({format_seconds(self.timeout)})",
+            )
+        return self
+
+
+_CCXT_CREDENTIALS = {
+    "api_key": "apiKey",
+    "secret": "secret",
+    "password": "password",
+    "wallet_address": "walletAddress",
+    "private_key": "privateKey",
+}
+"""Config name -> ccxt's name of each credential (``requiredCredentials``)."""
+
+
 class Venue(Strict):
     exchange: str = Field(description="ccxt exchange id, e.g. 'deribit'")
     api_key: SecretStr | None = None
     secret: SecretStr | None = None
-    password: SecretStr | None = None
+    password: SecretStr | None = Field(default=None, description="OKX: the API passphrase")
+    wallet_address: str | None = Field(
+        default=None,
+        pattern=r"^0x[0-9a-fA-F]{40}$",
+        description="Hyperliquid: the main account's address, also when private_key is an "
+        "API wallet's",
+    )
+    private_key: SecretStr | None = Field(
+        default=None, description="Hyperliquid: the signing key (an API wallet's, ideally)"
+    )
     urls: VenueUrls = VenueUrls()
     paper: PaperVenue | None = Field(
         default=None, description="run the built-in paper venue and point this venue at it"
@@ -126,6 +228,14 @@ class Venue(Strict):
     testnet: bool = False
     timeout_seconds: PositiveSeconds = 10.0
     label_max_len: int = Field(default=64, ge=8, description="client order id limit (Deribit: 64)")
+    order_socket: bool = Field(
+        default=True,
+        description=(
+            "Deribit: send hedge orders over the daemon's own authenticated websocket with "
+            "cancel-on-disconnect (a dropped socket cancels its resting orders); REST while it "
+            "is down. Ignored on other exchanges."
+        ),
+    )
     order_ttl: PositiveSeconds | None = Field(
         default=None,
         description="request time-to-live sent to venues that honour one (Deribit's "
@@ -137,11 +247,29 @@ class Venue(Strict):
         description="how long an order of unknown fate must be shown absent before its leg "
         "may be resent, on a venue without a request time-to-live; None = 3 x timeout_seconds",
     )
+    demo_trading: bool = Field(
+        default=False,
+        description="the venue's demo-trading environment (ccxt enable_demo_trading: "
+        "Binance, Bybit); testnet is the other sandbox",
+    )
+    accounts: list[AccountType] = Field(
+        default_factory=list,
+        description="accounts whose balances and positions are read, each a ccxt "
+        "fetch_balance type; empty = the client's default account",
+    )
+    rate_limit: RateLimit = RateLimit()
+    hyperliquid: HyperliquidSettings = HyperliquidSettings()
+    dead_man: DeadMan = DeadMan()
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="ccxt options merged over the client's own, last (e.g. "
+        "{fetchMarkets: {types: [linear]}} to load fewer markets)",
+    )
 
     @model_validator(mode="before")
     @classmethod
     def _secret_files(cls, data: Any) -> Any:
-        return _load_secret_files(data, ("api_key", "secret", "password"))
+        return _load_secret_files(data, ("api_key", "secret", "password", "private_key"))
 
     @field_validator("exchange")
     @classmethod
@@ -151,6 +279,75 @@ class Venue(Strict):
         if value not in ccxt.exchanges:
             raise ValueError(f"unknown ccxt exchange id {value!r}")
         return value
+
+    @model_validator(mode="after")
+    def _fits_the_exchange(self) -> Venue:
+        """Credentials, sandboxes and settings checked against what ccxt's client for the
+        exchange takes (its ``requiredCredentials``, test URLs, demo trading). A credential
+        the exchange does not sign with is an error; a missing one is ccxt's to report on
+        the first private call (preflight)."""
+        import ccxt
+
+        client = getattr(ccxt, self.exchange)()
+        required = {name for name, needed in client.requiredCredentials.items() if needed}
+        given = [key for key in _CCXT_CREDENTIALS if getattr(self, key) is not None]
+        if given:
+            unused = [k for k in given if _CCXT_CREDENTIALS[k] not in required]
+            if unused:
+                raise FieldError(
+                    (unused[0],),
+                    f"{self.exchange} does not use {unused[0]} (it signs with "
+                    f"{_credential_names(required)})",
+                )
+        if self.testnet and not client.urls.get("test"):
+            raise FieldError(("testnet",), f"ccxt has no testnet URLs for {self.exchange}")
+        # Every client inherits enable_demo_trading; the exchanges that have a demo
+        # environment override it.
+        inherited = type(client).enable_demo_trading is ccxt.Exchange.enable_demo_trading
+        if self.demo_trading and inherited:
+            raise FieldError(("demo_trading",), f"ccxt has no demo trading for {self.exchange}")
+        if self.demo_trading and self.testnet:
+            raise FieldError(("demo_trading",), "choose one sandbox: testnet or demo_trading")
+        # Compared with the defaults, not with what was set: a dumped and re-validated config
+        # (a sweep, a reload diff) carries the default block on every venue.
+        if self.hyperliquid != HyperliquidSettings() and self.exchange != "hyperliquid":
+            raise FieldError(("hyperliquid",), f"hyperliquid settings on a {self.exchange} venue")
+        return self
+
+    @model_validator(mode="after")
+    def _dead_man_fits_the_exchange(self) -> Venue:
+        """Only where the venue has a switch, with a timeout it accepts."""
+        if not self.dead_man.enabled:
+            return self
+        TIMEOUT_RANGE_S, WHOLE_SECONDS = DEAD_MAN_TIMEOUT_RANGE_S, DEAD_MAN_WHOLE_SECONDS
+
+        if self.exchange == "deribit":
+            raise FieldError(
+                ("dead_man",), "deribit has cancel-on-disconnect instead (order_socket: true)"
+            )
+        if self.exchange not in TIMEOUT_RANGE_S:
+            offered = ", ".join(sorted(TIMEOUT_RANGE_S))
+            raise FieldError(
+                ("dead_man",), f"no dead-man's switch for {self.exchange} (offered: {offered})"
+            )
+        low, high = TIMEOUT_RANGE_S[self.exchange]
+        timeout = self.dead_man.timeout
+        if timeout < low or (high is not None and timeout > high):
+            span = f"{low:g} to {high:g} s" if high is not None else f"at least {low:g} s"
+            raise FieldError(("dead_man", "timeout"), f"{self.exchange} accepts {span}")
+        if self.exchange in WHOLE_SECONDS and timeout != int(timeout):
+            raise FieldError(("dead_man", "timeout"), f"{self.exchange} counts whole seconds")
+        if self.exchange == "bybit" and self.dead_man.refresh_every > 20.0:
+            raise FieldError(
+                ("dead_man", "refresh_every"),
+                "bybit drops a private socket not pinged for 20 s: at most 20 s",
+            )
+        return self
+
+
+def _credential_names(ccxt_names: set[str]) -> str:
+    names = [key for key, ccxt_name in _CCXT_CREDENTIALS.items() if ccxt_name in ccxt_names]
+    return " + ".join(names) or "no credentials"
 
 
 # --- portfolio --------------------------------------------------------------------------------
@@ -243,6 +440,19 @@ class Band(Strict):
     min_half_width: NonNegativeFloat = Field(
         default=0.0, description="floor, in factor units, for the Whalley-Wilmott band"
     )
+    lower_half_width: PositiveFloat | None = Field(
+        default=None,
+        description="asymmetric band: half-width below the target (half_width is then the "
+        "upper one), same kind and unit; None = symmetric",
+    )
+    inner_half_width: NonNegativeFloat | None = Field(
+        default=None,
+        description="hysteresis: once outside the band, trade back to this inner band above "
+        "the target (0 = the target), same kind and unit; None = rebalance_to decides",
+    )
+    inner_lower_half_width: NonNegativeFloat | None = Field(
+        default=None, description="the inner band below the target; None = inner_half_width"
+    )
 
     @model_validator(mode="after")
     def _band_parameters(self) -> Band:
@@ -252,11 +462,50 @@ class Band(Strict):
             raise ValueError("a relative band's half_width is a fraction of NAV, below 1")
         if self.kind is BandKind.WHALLEY_WILMOTT and self.risk_aversion is None:
             raise ValueError("a whalley_wilmott band needs risk_aversion")
+        self._check_band_controls()
         return self
+
+    def _check_band_controls(self) -> None:
+        controls = ("lower_half_width", "inner_half_width", "inner_lower_half_width")
+        given = [name for name in controls if getattr(self, name) is not None]
+        if self.kind is BandKind.WHALLEY_WILMOTT and given:
+            raise FieldError(
+                (given[0],),
+                "a whalley_wilmott band is symmetric and trades to its edge: "
+                f"{given[0]} applies to absolute and relative bands only",
+            )
+        if self.kind is BandKind.RELATIVE and (self.lower_half_width or 0.0) >= 1:
+            raise FieldError(
+                ("lower_half_width",), "a relative band's width is a fraction of NAV, below 1"
+            )
+        upper = self.half_width or 0.0
+        lower = upper if self.lower_half_width is None else self.lower_half_width
+        inner_lower = self.inner_lower_half_width
+        if inner_lower is None:
+            inner_lower = self.inner_half_width
+        if self.inner_half_width is not None and self.inner_half_width >= upper:
+            raise FieldError(
+                ("inner_half_width",),
+                f"the inner band ({self.inner_half_width:g}) must lie inside the band "
+                f"(half_width {upper:g})",
+            )
+        if inner_lower is not None and inner_lower >= lower:
+            raise FieldError(
+                ("inner_lower_half_width",),
+                f"the inner band below the target ({inner_lower:g}) must lie inside the band "
+                f"(lower half-width {lower:g})",
+            )
 
     def to_core(self) -> core.Band:
         return core.Band(
-            self.kind, self.half_width, self.unit, self.risk_aversion, self.min_half_width
+            self.kind,
+            self.half_width,
+            self.unit,
+            self.risk_aversion,
+            self.min_half_width,
+            self.lower_half_width,
+            self.inner_half_width,
+            self.inner_lower_half_width,
         )
 
 
@@ -271,6 +520,230 @@ class Target(Strict):
 class HedgeInstrument(Strict):
     venue: str
     symbol: str = Field(description="venue instrument id, e.g. BTC-PERPETUAL")
+    mode: core.HedgeMode = Field(
+        default=core.HedgeMode.PERP,
+        description="perp | protective_put | multi_greek (options trade on this venue)",
+    )
+
+
+# --- option hedges (per factor: factors[].options; order and limits: hedge.option_order,
+# option_limits) ----------------------------------------------------------------------------
+
+
+class OptionCandidates(Strict):
+    """Which listed options a factor's hedge may trade."""
+
+    underlyings: list[str] = Field(
+        default_factory=list, description="assets whose options qualify; empty = the factor's"
+    )
+    min_days_to_expiry: NonNegativeFloat = 2.0
+    max_days_to_expiry: PositiveFloat = 90.0
+    min_abs_delta: float = Field(default=0.05, ge=0.0, le=1.0)
+    max_abs_delta: float = Field(default=0.95, ge=0.0, le=1.0)
+    min_open_interest: NonNegativeFloat = Field(
+        default=0.0, description="venue amount units; > 0 drops options of unknown interest"
+    )
+    max_relative_spread: PositiveFloat = Field(
+        default=0.25, description="(ask - bid) / mid at most this"
+    )
+    max_candidates: int = Field(default=40, ge=1, le=500)
+
+    @field_validator("underlyings")
+    @classmethod
+    def _upper(cls, value: list[str]) -> list[str]:
+        return [asset.strip().upper() for asset in value]
+
+    @model_validator(mode="after")
+    def _ranges(self) -> OptionCandidates:
+        if self.min_days_to_expiry >= self.max_days_to_expiry:
+            raise FieldError(
+                ("max_days_to_expiry",),
+                f"max_days_to_expiry ({self.max_days_to_expiry:g}) must exceed "
+                f"min_days_to_expiry ({self.min_days_to_expiry:g})",
+            )
+        if self.min_abs_delta >= self.max_abs_delta:
+            raise FieldError(
+                ("max_abs_delta",),
+                f"max_abs_delta ({self.max_abs_delta:g}) must exceed min_abs_delta "
+                f"({self.min_abs_delta:g})",
+            )
+        return self
+
+    def to_core(self) -> core.CandidateFilter:
+        return core.CandidateFilter(
+            underlyings=tuple(self.underlyings),
+            min_days_to_expiry=self.min_days_to_expiry,
+            max_days_to_expiry=self.max_days_to_expiry,
+            min_abs_delta=self.min_abs_delta,
+            max_abs_delta=self.max_abs_delta,
+            min_open_interest=self.min_open_interest,
+            max_relative_spread=self.max_relative_spread,
+            max_candidates=self.max_candidates,
+        )
+
+
+class GreekBand(Strict):
+    """A band around a target for gamma or vega; no half_width = not constrained."""
+
+    target: float = 0.0
+    half_width: NonNegativeFloat | None = Field(
+        default=None, description="above the target (and below unless lower_half_width)"
+    )
+    lower_half_width: NonNegativeFloat | None = None
+    inner_half_width: NonNegativeFloat | None = Field(
+        default=None, description="hysteresis: trade back inside this; None = the band"
+    )
+    inner_lower_half_width: NonNegativeFloat | None = None
+
+    @model_validator(mode="after")
+    def _inner_inside(self) -> GreekBand:
+        given = [
+            name
+            for name in ("lower_half_width", "inner_half_width", "inner_lower_half_width")
+            if getattr(self, name) is not None
+        ]
+        if self.half_width is None and given:
+            raise FieldError((given[0],), f"{given[0]} needs half_width")
+        upper = self.half_width if self.half_width is not None else math.inf
+        lower = upper if self.lower_half_width is None else self.lower_half_width
+        inner_lower = self.inner_lower_half_width
+        if inner_lower is None:
+            inner_lower = self.inner_half_width
+        if self.inner_half_width is not None and self.inner_half_width > upper:
+            raise FieldError(("inner_half_width",), "the inner band must lie inside the band")
+        if inner_lower is not None and inner_lower > lower:
+            raise FieldError(("inner_lower_half_width",), "the inner band must lie inside the band")
+        return self
+
+    def to_core(self) -> core.GreekBand:
+        return core.GreekBand(
+            self.target,
+            math.inf if self.half_width is None else self.half_width,
+            self.lower_half_width,
+            self.inner_half_width,
+            self.inner_lower_half_width,
+        )
+
+
+class ProtectivePut(Strict):
+    coverage: float = Field(
+        default=1.0, gt=0.0, le=1.5, description="share of the long beta-delta the puts offset"
+    )
+    moneyness: float = Field(default=0.9, gt=0.0, lt=2.0, description="strike / forward")
+    tenor_days: PositiveFloat = 30.0
+    roll_days: NonNegativeFloat = Field(
+        default=7.0, description="roll a put with fewer days to expiry"
+    )
+    delta_drift: PositiveFloat = Field(
+        default=0.25, description="roll when the puts' delta is this fraction off the aim"
+    )
+    restrike_moneyness: NonNegativeFloat = Field(
+        default=0.05, description="re-strike a held put only if another is this much nearer"
+    )
+
+    @model_validator(mode="after")
+    def _roll_before_tenor(self) -> ProtectivePut:
+        if self.roll_days >= self.tenor_days:
+            raise FieldError(
+                ("roll_days",),
+                f"roll_days ({self.roll_days:g}) must be below tenor_days "
+                f"({self.tenor_days:g}), or every new put is rolled at once",
+            )
+        return self
+
+    def to_core(self) -> core.ProtectivePut:
+        return core.ProtectivePut(
+            self.coverage,
+            self.moneyness,
+            self.tenor_days,
+            self.roll_days,
+            self.delta_drift,
+            self.restrike_moneyness,
+        )
+
+
+class MultiGreek(Strict):
+    gamma: GreekBand = Field(
+        default=GreekBand(), description="USD of beta-delta per 1% factor move"
+    )
+    vega: GreekBand = Field(default=GreekBand(), description="USD per vol point")
+    max_options: int = Field(default=4, ge=1, le=20)
+    max_contracts_per_option: PositiveFloat = Field(
+        default=100.0, description="per option and decision, venue amount units"
+    )
+    integer_lots: bool = Field(
+        default=True, description="MILP on whole lots; false = LP, rounded and re-checked"
+    )
+    time_limit: PositiveSeconds = Field(
+        default=1.0, description="HiGHS time limit; past it the perp hedges delta alone"
+    )
+    premium_weight: NonNegativeFloat = Field(
+        default=0.01, description="regularisation: this fraction of premium per contract"
+    )
+    allow_short: bool = Field(
+        default=False, description="write options; false = sell only what the hedge holds"
+    )
+    retry_after: NonNegativeSeconds = Field(
+        default=30.0, description="after a solve that sent nothing, wait this long to re-solve"
+    )
+
+    def to_core(self) -> core.MultiGreek:
+        return core.MultiGreek(
+            gamma=self.gamma.to_core(),
+            vega=self.vega.to_core(),
+            max_options=self.max_options,
+            max_contracts_per_option=self.max_contracts_per_option,
+            integer_lots=self.integer_lots,
+            time_limit_s=self.time_limit,
+            premium_weight=self.premium_weight,
+            allow_short=self.allow_short,
+            retry_after_s=self.retry_after,
+        )
+
+
+class FactorOptions(Strict):
+    """A factor's option settings, read when its hedge.mode is not perp."""
+
+    candidates: OptionCandidates = OptionCandidates()
+    protective_put: ProtectivePut = ProtectivePut()
+    multi_greek: MultiGreek = MultiGreek()
+
+
+class OptionOrder(Strict):
+    spread_fraction: float = Field(
+        default=0.25, ge=0.0, le=1.0, description="limit = mark ± this fraction of the spread"
+    )
+    reprice_interval: PositiveSeconds = 5.0
+    timeout: PositiveSeconds = Field(
+        default=60.0,
+        description="a leg's rest is cancelled after this; no new option "
+        "decision for the factor before it",
+    )
+    allow_market: bool = Field(default=False, description="never a market order on an option")
+
+    def to_core(self) -> core.OptionOrder:
+        return core.OptionOrder(
+            self.spread_fraction, self.reprice_interval, self.timeout, self.allow_market
+        )
+
+
+class OptionLimits(Strict):
+    max_premium_per_day_usd: PositiveFloat = 50_000.0
+    max_net_vega_usd: PositiveFloat = Field(
+        default=100_000.0, description="|book vega| after a leg, USD per vol point"
+    )
+    max_contracts_per_order: PositiveFloat = 50.0
+    min_days_to_expiry: NonNegativeFloat = Field(
+        default=2.0, description="nothing expiring sooner is bought"
+    )
+
+    def to_core(self) -> core.OptionLimits:
+        return core.OptionLimits(
+            self.max_premium_per_day_usd,
+            self.max_net_vega_usd,
+            self.max_contracts_per_order,
+            self.min_days_to_expiry,
+        )
 
 
 class Factor(Strict):
@@ -278,6 +751,25 @@ class Factor(Strict):
     hedge: HedgeInstrument
     target: Target = Target()
     band: Band = Band(half_width=0.05)
+    hedge_ratio: float = Field(
+        default=1.0,
+        ge=0.0,
+        le=1.5,
+        description="share of the trade back to the rebalance point that is sent (0 to 1.5)",
+    )
+    options: FactorOptions = FactorOptions()
+
+    @model_validator(mode="after")
+    def _multi_greek_has_a_band(self) -> Factor:
+        greek = self.options.multi_greek
+        if self.hedge.mode is core.HedgeMode.MULTI_GREEK and (
+            greek.gamma.half_width is None and greek.vega.half_width is None
+        ):
+            raise FieldError(
+                ("options", "multi_greek"),
+                "multi_greek mode needs a gamma or a vega band (half_width)",
+            )
+        return self
 
     @field_validator("asset")
     @classmethod
@@ -285,7 +777,15 @@ class Factor(Strict):
         return value.strip().upper()
 
     def to_core(self) -> core.Factor:
-        return core.Factor(self.asset, self.target.to_core(), self.band.to_core())
+        return core.Factor(self.asset, self.target.to_core(), self.band.to_core(), self.hedge_ratio)
+
+    def option_hedge(self) -> core.OptionHedge:
+        return core.OptionHedge(
+            mode=self.hedge.mode,
+            candidates=self.options.candidates.to_core(),
+            protective_put=self.options.protective_put.to_core(),
+            multi_greek=self.options.multi_greek.to_core(),
+        )
 
 
 class Estimator(StrEnum):
@@ -295,8 +795,11 @@ class Estimator(StrEnum):
 
 
 class Shrinkage(Strict):
-    enabled: bool = False
-    prior_stderr: PositiveFloat = 0.5
+    """Vasicek shrinkage of each estimate toward its prior, weighted by precision: on by
+    default, because it is what keeps a short history sane (few bars, or a crash bar)."""
+
+    enabled: bool = True
+    prior_stderr: PositiveFloat = 0.3
 
 
 class Warmup(Strict):
@@ -304,12 +807,24 @@ class Warmup(Strict):
     timeframe: Literal["1m", "5m", "15m", "1h", "4h", "1d"] = "1h"
 
 
+def _bars(count: float) -> str:
+    return f"{count:.3g} bar" + ("" if count == 1 else "s")
+
+
 class BetaConfig(Strict):
+    """The loading estimators. ``half_life`` and ``window`` are durations (clock time) or
+    bar counts ('24 bars'); the Kalman state noise is a rate per unit time, so each means
+    the same thing at any ``bar``."""
+
     estimator: Estimator = Estimator.EWMA
     bar: PositiveSeconds = 60.0
-    half_life: PositiveSeconds = 86400.0
-    window: PositiveSeconds = 7 * 86400.0
-    kalman_state_noise: PositiveFloat = 1e-5
+    half_life: Span = 86400.0
+    window: Span = 7 * 86400.0
+    kalman_state_noise: PerDay = Field(
+        default=3e-3,
+        description="variance each loading's random walk adds per day (or per any unit: "
+        "'1.25e-4/h', '2e-6/1m'); the filter's memory in bars follows the bar length",
+    )
     min_observations: int = Field(default=30, ge=2)
     winsorize_sigmas: PositiveFloat | None = 5.0
     shrinkage: Shrinkage = Shrinkage()
@@ -324,13 +839,44 @@ class BetaConfig(Strict):
     def _upper_keys(cls, value: dict[str, list[float]]) -> dict[str, list[float]]:
         return {key.strip().upper(): loadings for key, loadings in value.items()}
 
+    @property
+    def half_life_bars(self) -> float:
+        return span_bars(self.half_life, self.bar)
+
+    @property
+    def window_bars(self) -> int:
+        return max(1, round(span_bars(self.window, self.bar)))
+
+    @property
+    def kalman_state_noise_per_bar(self) -> float:
+        return self.kalman_state_noise * self.bar / DAY_SECONDS
+
+    def span_problems(self) -> dict[str, str]:
+        """Spans too short for ``min_observations`` at this bar, by field, with the numbers:
+        the config refuses them; a backtest on other bars raises them and says so."""
+        problems = {}
+        floor = min_half_life_bars(self.min_observations)
+        if self.half_life_bars < floor:
+            problems["half_life"] = (
+                f"half_life ({format_span(self.half_life)}) is {_bars(self.half_life_bars)} "
+                f"of {format_seconds(self.bar)}: under {floor:.3g} bars an EWMA never holds "
+                f"min_observations ({self.min_observations}) effective bars"
+            )
+        if self.window_bars < self.min_observations:
+            problems["window"] = (
+                f"window ({format_span(self.window)}) holds {_bars(self.window_bars)} of "
+                f"{format_seconds(self.bar)}: it must hold at least min_observations "
+                f"({self.min_observations}) bars"
+            )
+        return problems
+
     @model_validator(mode="after")
-    def _window_holds_bars(self) -> BetaConfig:
-        if self.window < self.bar * self.min_observations:
+    def _spans_hold_bars(self) -> BetaConfig:
+        problems = self.span_problems()
+        if problems:
+            field, problem = next(iter(problems.items()))
             raise FieldError(
-                ("window",),
-                f"window ({self.window:g}s) must hold at least min_observations "
-                f"({self.min_observations}) bars of {self.bar:g}s",
+                (field,), f"{problem}; lengthen it, give it in bars, or shorten beta.bar"
             )
         return self
 
@@ -352,6 +898,7 @@ class HedgePolicy(Strict):
         description="largest order, in the venue's amount unit (USD face or coins)",
     )
     order: OrderConfig = OrderConfig()
+    option_order: OptionOrder = OptionOrder()
     max_decision_age: PositiveSeconds = Field(
         default=5.0, description="remaining slices of an older decision are not sent"
     )
@@ -371,9 +918,26 @@ class Limits(Strict):
     max_orders_per_minute: int = Field(default=10, ge=1)
     max_consecutive_errors: int = Field(default=3, ge=1)
     dry_run: bool = False
+    min_liquidation_distance: float | None = Field(
+        default=None,
+        gt=0.0,
+        lt=1.0,
+        description="smallest adverse move (fraction of mark) a hedge leg may stand from its "
+        "liquidation price, e.g. 0.15; None = the margin guard is off",
+    )
+    on_margin_breach: Literal["alert", "reduce"] = Field(
+        default="alert",
+        description="alert: log, journal and export; reduce: also cut the leg back to the "
+        "minimum distance",
+    )
 
     def to_core(self) -> core.Limits:
-        return core.Limits(**self.model_dump())
+        return core.Limits(
+            **self.model_dump(exclude={"min_liquidation_distance", "on_margin_breach"})
+        )
+
+    def margin_policy(self) -> MarginPolicy:
+        return MarginPolicy(self.min_liquidation_distance, MarginAction(self.on_margin_breach))
 
 
 class Plausibility(Strict):
@@ -443,6 +1007,7 @@ class Config(Strict):
     beta: BetaConfig = BetaConfig()
     hedge: HedgePolicy = HedgePolicy()
     limits: Limits = Limits()
+    option_limits: OptionLimits = OptionLimits()
     market: MarketConfig = MarketConfig()
     journal: JournalConfig = JournalConfig()
     http: HttpConfig = HttpConfig()
@@ -467,7 +1032,19 @@ class Config(Strict):
                     f"{len(loadings)} loadings given, one per factor "
                     f"({len(self.factors)}) expected",
                 )
+        self._options_fit_their_limits()
         return self
+
+    def _options_fit_their_limits(self) -> None:
+        floor = self.option_limits.min_days_to_expiry
+        for i, factor in enumerate(self.factors):
+            days = factor.options.candidates.min_days_to_expiry
+            if factor.hedge.mode is not core.HedgeMode.PERP and days < floor:
+                raise FieldError(
+                    ("factors", i, "options", "candidates", "min_days_to_expiry"),
+                    f"candidates from {days:g} days would be refused by "
+                    f"option_limits.min_days_to_expiry ({floor:g})",
+                )
 
     def cycle_params(self, hedge_markets: Mapping[str, HedgeMarket]) -> CycleParams:
         """The core step's parameters; ``hedge_markets`` come from the venues' metadata."""
@@ -478,6 +1055,11 @@ class Config(Strict):
             limits=self.limits.to_core(),
             stale_after_s=self.market.stale_after,
             plausibility=self.market.plausibility.to_core(),
+            options=OptionHedgeParams(
+                {f.asset: f.option_hedge() for f in self.factors},
+                self.hedge.option_order.to_core(),
+                self.option_limits.to_core(),
+            ),
         )
 
     @property

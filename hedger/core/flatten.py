@@ -20,6 +20,7 @@ def flatten_intents(
     held_amount: float,
     price: float,
     max_order_amount: float | None,
+    reason: str = FLATTEN_REASON,
 ) -> list[HedgeIntent]:
     """``held_amount`` is the signed position in the venue's amount unit; ``price`` the hedge
     instrument's mark (USD per factor unit), for the notional the guards check."""
@@ -36,7 +37,7 @@ def flatten_intents(
             side=side,
             amount=size,
             notional_usd=market.notional_usd(size, price),
-            reason=FLATTEN_REASON,
+            reason=reason,
             deviation=math.nan,
             band_half_width=math.nan,
             target=0.0,

@@ -38,12 +38,12 @@ import structlog
 from hedger.backoff import Backoff, retry
 from hedger.core.policy import round_to_lot
 from hedger.execution.brokers import Broker, Lookup, VenueOrder
+from hedger.execution.brokers.client_ids import ClientIdRule, rule_for
 from hedger.execution.journal import (
     ABANDONED,
     IN_DOUBT_STATUSES,
     Journal,
     OrderRecord,
-    client_order_id,
 )
 
 log = structlog.get_logger("hedger.execution")
@@ -124,6 +124,10 @@ class Executor:
         self.clock = clock
         self.max_attempts = max_attempts
         self.label_max_len = label_max_len
+        # Client ids follow the venue's rules (field, length, alphabet): the broker's rule
+        # (make_broker gives every broker its venue's), else readable ids of label_max_len.
+        rule = getattr(broker, "client_ids", None)
+        self.client_ids: ClientIdRule = rule if rule is not None else rule_for("", label_max_len)
         self.lookup_timeout_s = lookup_timeout_s
         self.order_ttl_s = order_ttl_s
         self.unknown_window_s = unknown_window_s
@@ -191,6 +195,61 @@ class Executor:
             order.filled + market.order.filled,
         )
 
+    async def execute_limit(
+        self,
+        intent_seq: int,
+        leg: int,
+        symbol: str,
+        side: str,
+        amount: float,
+        *,
+        price_now: Callable[[], float | None],
+        reprice_every_s: float,
+        timeout_s: float,
+        amount_step: float = 0.0,
+        may_continue: StopCheck | None = None,
+    ) -> Fill:
+        """Limit orders only (options: never a market order unless configured): a limit at
+        ``price_now()``, re-priced every ``reprice_every_s`` (the resting order is cancelled,
+        and the cancel confirmed, before the rest goes at the new price: one live order per
+        leg at any time), until filled or ``timeout_s`` has passed; the rest is then left
+        unsent (the next decision sees what did fill)."""
+        await self._settle_in_doubt()
+        deadline = self._monotonic() + timeout_s
+        attempts, filled = 0, 0.0
+        last: Fill | None = None
+        rest = amount
+        while True:
+            price = price_now()
+            if price is None or not price > 0:
+                log.warning("limit_not_priced", symbol=symbol, side=side, rest=rest)
+                break
+            sent = await self._send(intent_seq, leg, attempts, symbol, side, rest, price)
+            attempts += sent.attempts
+            order = sent.order
+            wait_s = max(0.0, min(reprice_every_s, deadline - self._monotonic()))
+            if order.status == "open":
+                order = await self._await_fill(sent.client_id, symbol, wait_s)
+            if order.status == "open":
+                order = await self._cancel(sent.client_id, order)
+            filled += order.filled
+            last = Fill(sent.client_id, order, attempts, filled)
+            rest = amount - filled
+            if amount_step > 0:
+                rest = round_to_lot(rest, amount_step)
+            if rest <= 0 or order.status not in ("cancelled", "filled"):
+                break
+            if self._monotonic() >= deadline:
+                log.info("limit_expired", client_id=sent.client_id, filled=filled, rest=rest)
+                break
+            stop = may_continue() if may_continue is not None else None
+            if stop is not None:
+                log.warning("leg_stopped", client_id=sent.client_id, why=stop, rest=rest)
+                return Fill(sent.client_id, order, attempts, filled, stopped=stop)
+        if last is None:
+            raise ExecutionFailedError(f"{symbol}: no price to place a limit order at")
+        return last
+
     # -- sending ------------------------------------------------------------------------------
 
     async def _send(
@@ -212,7 +271,7 @@ class Executor:
         pauses = 0
         while in_doubt < self.max_attempts:
             attempt += 1
-            client_id = client_order_id(self.name, intent_seq, leg, attempt, self.label_max_len)
+            client_id = self.client_ids.mint(self.name, intent_seq, leg, attempt)
             try:
                 valid_until_ms = await self._deadline()
             except ccxt.NetworkError as exc:  # nothing journaled, nothing sent
@@ -484,6 +543,9 @@ class Executor:
             status=order.status,
             venue_order_id=order.venue_order_id,
             filled_qty=order.filled,
+            average_price=order.average_price,
+            fee=order.fee,
+            fee_currency=order.fee_currency,
         )
         kind = "order_filled" if order.status == "filled" else f"order_{order.status}"
         self._event(
@@ -492,6 +554,8 @@ class Executor:
             venue_order_id=order.venue_order_id,
             filled=order.filled,
             average_price=order.average_price,
+            fee=order.fee,
+            fee_currency=order.fee_currency,
         )
         log.info(
             kind,

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -44,12 +45,18 @@ from hedger.core.cycle import (
     step,
 )
 from hedger.core.exposure import Book, Exposure, Position
+from hedger.core.instruments import Kind
+from hedger.core.margin import MarginAction, MarginCheck, check_margins
+from hedger.core.option_candidates import OptionChain
+from hedger.core.option_legs import OptionDecision
 from hedger.core.plausibility import PlausibilityState
 from hedger.core.policy import Action, Decision, HedgeIntent, HedgeMarket
 from hedger.execution.executor import Executor
 from hedger.execution.journal import Journal, is_own_client_id
+from hedger.execution.margin_read import hedge_legs
 from hedger.live.activity import EngineStats, HedgeRecord, refusal_kind
 from hedger.live.book_plan import BookPlan, all_positions, plan_book
+from hedger.live.dead_man import DeadManSwitch, make_dead_man
 from hedger.live.flatten import run_flatten
 from hedger.live.hedging import DecisionSender, FactorOrder
 from hedger.live.inputs import Flatten, Inbox, PositionsRead, PositionsReadFailed, Reload
@@ -57,7 +64,9 @@ from hedger.live.reconcile import cancel_own_open_orders, settle_journaled_order
 from hedger.live.trading_guard import TradingGuard
 from hedger.live.venue_link import VenueLink
 from hedger.live.warmup import warm_start_betas
+from hedger.market.option_chain import build_chain
 from hedger.market.universe import Universe, hedge_market
+from hedger.obs.labels import REFUSAL_KINDS
 from hedger.tasks import Supervisor
 
 log = structlog.get_logger("hedger.live.engine")
@@ -145,6 +154,13 @@ class Engine:
         self.started_ms: int | None = None
         self._factor_idx: NDArray[np.intp] = np.zeros(0, dtype=np.intp)
         self._hedge_rows: dict[str, int] = {}
+        self._chains: dict[str, tuple[str, ...]] = {}
+        """Per venue: the options streamed for option hedges (see ``live/book_plan.py``)."""
+        self.option_decisions: tuple[OptionDecision, ...] = ()
+        self.option_checked: guards.OptionGuardResult | None = None
+        self.margin_check: MarginCheck | None = None
+        """The hedge legs' liquidation distances after the last position read."""
+        self.dead_men: dict[str, DeadManSwitch] = {}
         self.tasks = Supervisor(self._task_failed)
         self._cycle_task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
@@ -209,6 +225,7 @@ class Engine:
                 link.start_feed(ids, self.changed, int(self.cfg.market.max_ahead * 1000))
         self._sync_clocks()
         await self.warm_betas()
+        await self._arm_dead_men()
         spawn = self.tasks.spawn
         self._cycle_task = spawn(self._cycle_loop(), "engine-cycle")
         spawn(self._pulse(), "engine-pulse")
@@ -220,6 +237,8 @@ class Engine:
             for n, link in self.links.items():
                 if link.speaks_deribit:
                     spawn(link.watch_own_trades(self._on_own_trades), f"fills-{n}")
+        for n, switch in self.dead_men.items():
+            spawn(switch.run(asyncio.Event()), f"dead-man-{n}")
         log.info(
             "engine_started",
             venues=list(self.links),
@@ -227,6 +246,22 @@ class Engine:
             instruments=len(self.universe.symbols),
             dry_run=self.cfg.limits.dry_run,
         )
+
+    async def _arm_dead_men(self) -> None:
+        """Each venue's dead-man's switch where configured, armed once before trading: a
+        venue that refuses it (Bybit without DCP) refuses the start."""
+        for name, link in self.links.items():
+            switch = make_dead_man(
+                link.client, name, link.cfg, functools.partial(self._hedge_symbols, name)
+            )
+            if switch is not None:
+                await switch.refresh()
+                self.dead_men[name] = switch
+                log.info("dead_man_armed", venue=name, timeout_s=link.cfg.dead_man.timeout)
+
+    def _hedge_symbols(self, venue: str) -> list[str]:
+        """The hedge instruments traded on ``venue`` under the running config."""
+        return [f.hedge.symbol for f in self.cfg.factors if f.hedge.venue == venue]
 
     def load_hedge_markets(self) -> None:
         """Each factor's hedge instrument from its (connected) venue's market metadata."""
@@ -256,6 +291,11 @@ class Engine:
         if cancel_open_orders:
             with contextlib.suppress(Exception):
                 await self.cancel_own_open_orders("shutdown")
+        for name, switch in self.dead_men.items():
+            try:
+                await switch.disarm()
+            except Exception as exc:  # the timer fires on its own: orders get cancelled anyway
+                log.warning("dead_man_disarm_failed", venue=name, error=repr(exc))
         for link in self.links.values():
             await link.close()
         log.info("engine_stopped")
@@ -341,6 +381,56 @@ class Engine:
         self.venue_positions, self._venues_read = read.venue_positions, read.asked_venues
         self._read_applied = read.seq
         self.positions_reconciled = True
+        self._check_margins()
+
+    def _check_margins(self) -> None:
+        """The hedge legs' distance to liquidation, from the positions just read: a breach is
+        logged and journaled on entry; under ``limits.on_margin_breach: reduce`` the leg is
+        cut to the share the policy names and the daemon pauses for an operator."""
+        legs = []
+        for name, link in self.links.items():
+            mine = [f.hedge.symbol for f in self.cfg.factors if f.hedge.venue == name]
+            if mine and link.position_rows:
+                legs += hedge_legs(
+                    link.position_rows, link.markets, link.cfg.exchange, name, mine, link.balance
+                )
+        before = (
+            {(r.venue, r.instrument) for r in self.margin_check.breaches}
+            if self.margin_check
+            else set()
+        )
+        self.margin_check = check_margins(legs, self.cfg.limits.margin_policy())
+        for reading in self.margin_check.breaches:
+            if (reading.venue, reading.instrument) in before:
+                continue
+            payload = {
+                "venue": reading.venue,
+                "instrument": reading.instrument,
+                "liquidation_distance": reading.liquidation_distance,
+                "shortfall": reading.shortfall,
+                "reduce_to_fraction": reading.reduce_to_fraction,
+            }
+            log.error("hedge_margin_breach", **payload)
+            self.journal.record_event(
+                now_ms=self.clock_ms(), kind="hedge_margin_breach", payload=payload
+            )
+            if self.margin_check.action is MarginAction.REDUCE:
+                factor = next(
+                    f.asset
+                    for f in self.cfg.factors
+                    if f.hedge.venue == reading.venue and f.hedge.symbol == reading.instrument
+                )
+                done: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+                done.add_done_callback(_quiet)
+                self._flattens.append(
+                    Flatten(
+                        (factor,),
+                        False,
+                        "margin_guard",
+                        done,
+                        keep_fraction=reading.reduce_to_fraction,
+                    )
+                )
 
     def _apply_reload(self, reload: Reload) -> None:
         """All or nothing: a config that cannot be planned leaves the engine untouched and
@@ -388,6 +478,7 @@ class Engine:
         self.positions, self.book, self.universe = plan.positions, plan.book, universe
         self._factor_idx, self._delta_one = plan.factor_index, plan.delta_one
         self._hedge_rows = plan.hedge_rows
+        self._chains = plan.chains
         if previous is not None and universe.symbols != previous.symbols:
             # A position in an instrument nobody streams yet: its rows stay empty (so the
             # staleness gate refuses to hedge) until the feed has resubscribed.
@@ -493,9 +584,19 @@ class Engine:
             self.stats.implausible_cycles += 1
         self.betas, self.exposure = outputs.betas, outputs.exposure
         self.decisions = outputs.decisions
+        self.option_decisions, self.option_checked = (
+            outputs.option_decisions,
+            outputs.option_checked,
+        )
         self.guard.set(state.guard, "guards")
         if outputs.checked is not None:
             self._report_refusals(outputs.checked)
+        if outputs.option_checked is not None:
+            for refusal in outputs.option_checked.refused:
+                kind = refusal.kind or refusal.limit or ""
+                self.stats.guard_refusals[
+                    kind if kind in REFUSAL_KINDS else "bad_order_numbers"
+                ] += 1
         return outputs.checked
 
     def _cycle_state(self) -> CycleState:
@@ -556,7 +657,27 @@ class Engine:
             hedge_ask=np.array(hedge_ask, dtype=np.float64),
             taker_fee=np.array(fee),
             positions_reconciled=self.positions_reconciled,
+            option_chain=self._option_chain(now_s) if self.params.options.active else None,
         )
+
+    def _option_chain(self, now_s: float) -> OptionChain | None:
+        """The streamed options of the (first) venue that hedges with options, with what the
+        hedge holds of each: the venue's option positions (the operator's own options are
+        declared holdings, never venue positions the hedge may trade away)."""
+        for venue, ids in self._chains.items():
+            link = self.links[venue]
+            if link.market is None or not ids:
+                continue
+            held: dict[str, float] = {}
+            for position in self.venue_positions:
+                inst = position.instrument
+                if inst.venue == venue and inst.kind is Kind.OPTION and inst.symbol in link.markets:
+                    market = link.markets[inst.symbol]
+                    size = float(market.get("contractSize") or 1.0)
+                    held[str(market["id"])] = held.get(str(market["id"]), 0.0) + position.qty / size
+            by_id = {i: link.market_by_id(i) for i in ids}
+            return build_chain(ids, by_id, link.market.state, now_s, held)
+        return None
 
     def _report_refusals(self, checked: guards.GuardResult) -> None:
         for refusal in checked.refused:
@@ -564,6 +685,9 @@ class Engine:
         gate = checked.refused[0].reason if checked.refused and not checked.approved else None
         if gate != self._last_gate and gate is not None:
             log.warning("hedge_refused", reason=gate, intents=len(checked.refused))
+            self.journal.record_refusal(
+                now_ms=self.clock_ms(), reason=gate, intents=len(checked.refused)
+            )
         self._last_gate = gate
 
     async def _cycle_loop(self) -> None:
@@ -597,7 +721,11 @@ class Engine:
             if inside is not None:
                 self.stats.decided_cycles += 1
                 self.stats.inside_band_cycles += inside
-            if checked is not None and checked.approved and not self._stopping.is_set():
+            options = self.option_checked
+            wanted = (checked is not None and bool(checked.approved)) or (
+                options is not None and bool(options.approved)
+            )
+            if wanted and not self._stopping.is_set():
                 self._idle.clear()
                 try:
                     await self._hedge(checked, now_ms)
@@ -726,9 +854,11 @@ class Engine:
 
     # -- hedging ------------------------------------------------------------------------------
 
-    async def _hedge(self, checked: guards.GuardResult, now_ms: int) -> None:
+    async def _hedge(self, checked: guards.GuardResult | None, now_ms: int) -> None:
+        self.sender.limits_for_errors = self.params.limits
+        await self._hedge_options(now_ms)
         by_factor: dict[str, list[HedgeIntent]] = {}
-        for intent in checked.approved:
+        for intent in checked.approved if checked is not None else ():
             by_factor.setdefault(intent.factor, []).append(intent)
         for factor_name, legs in by_factor.items():
             factor = next(f for f in self.cfg.factors if f.asset == factor_name)
@@ -741,9 +871,11 @@ class Engine:
                 legs=legs,
                 market=self.hedge_markets[factor_name],
                 decided_ms=now_ms,
-                dry_run=checked.dry_run,
+                dry_run=checked is not None and checked.dry_run,
                 nav_usd=self.exposure.nav_usd if self.exposure else None,
                 drivers=self._drivers(factor_name),
+                factor_price_usd=self._factor_value(factor_name, "factor_price"),
+                beta_delta_usd=self._factor_value(factor_name, "beta_delta_usd"),
             )
             await self.sender.send(
                 order, self.cfg.hedge.order, self.params.limits, lambda: self.slice_gate(now_ms)
@@ -785,6 +917,30 @@ class Engine:
             finally:
                 self._idle.set()
 
+    async def _hedge_options(self, now_ms: int) -> None:
+        """Option legs first: the perp was sized as if they filled (``core.cycle``)."""
+        checked = self.option_checked
+        if checked is None or not checked.approved:
+            return
+        for decision in self.option_decisions:
+            legs = tuple(leg for leg in checked.approved if leg.factor == decision.factor)
+            if not legs:
+                continue
+            factor = next(f for f in self.cfg.factors if f.asset == decision.factor)
+            await self.sender.send_options(
+                replace(decision, legs=legs),
+                factor.hedge.venue,
+                now_ms,
+                self.params.options.order,
+                lambda: self.slice_gate(now_ms),
+                checked.dry_run,
+            )
+
+    def _factor_value(self, factor: str, column: str) -> float | None:
+        if self.exposure is None:
+            return None
+        return float(getattr(self.exposure, column)[self.exposure.factors.index(factor)])
+
     def _drivers(self, factor: str) -> tuple[dict[str, float | str], ...]:
         """Per asset of the book: what it contributes to ``factor``'s beta-delta now."""
         result = self.exposure
@@ -796,7 +952,7 @@ class Engine:
                 "asset": asset,
                 "price_usd": float(result.asset_price[a]),
                 "delta_usd": float(result.asset_delta_usd[a]),
-                "beta": float(result.loadings[a, k]),
+                "loading": float(result.loadings[a, k]),
                 "beta_delta_usd": float(result.asset_delta_usd[a] * result.loadings[a, k]),
             }
             for a, asset in enumerate(result.assets)
@@ -879,3 +1035,9 @@ class Engine:
         return all(
             d.action is Action.HOLD or abs(d.deviation) <= d.band_half_width for d in self.decisions
         )
+
+
+def _quiet(done: asyncio.Future[Any]) -> None:
+    """Nobody awaits an automatic reduction: its outcome is in the log and the journal."""
+    if not done.cancelled():
+        done.exception()

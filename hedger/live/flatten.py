@@ -9,7 +9,6 @@ a pause does not stop the operator's own flatten, a halt refuses it.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -49,7 +48,7 @@ async def run_flatten(engine: Engine, request: Flatten) -> dict[str, Any]:
         report["refused"] += refused
         if dry_run or not sent:
             break
-    report["left"] = {f: amount for f, (amount, _) in _plan(engine, request.factors)[1].items()}
+    report["left"] = {f: amount for f, (amount, _) in _plan(engine, request)[1].items()}
     report["trading_state"] = engine.trading_state
     return report
 
@@ -58,7 +57,7 @@ async def _round(
     engine: Engine, request: Flatten, dry_run: bool
 ) -> tuple[list[dict[str, Any]], list[str], dict[str, float]]:
     now_ms = engine.clock_ms()
-    intents, held = _plan(engine, request.factors)
+    intents, held = _plan(engine, request)
     market = engine._market_inputs(engine.monotonic())
     health = guards.Health(
         stale_inputs(market, engine.cfg.market.stale_after),
@@ -123,9 +122,14 @@ async def _round(
 
 
 def _plan(
-    engine: Engine, factors: Sequence[str]
+    engine: Engine, request: Flatten
 ) -> tuple[list[HedgeIntent], dict[str, tuple[float, float]]]:
-    """The closing orders, and per factor its held amount and the hedge's mark."""
+    """The closing (or reducing) orders, and per factor its held amount and the hedge's
+    mark."""
+    factors = request.factors
+    reason = FLATTEN_REASON
+    if request.keep_fraction > 0:
+        reason = f"margin guard: keep {request.keep_fraction:.0%} of the hedge leg"
     intents: list[HedgeIntent] = []
     held: dict[str, tuple[float, float]] = {}
     for f in engine.cfg.factors:
@@ -141,6 +145,11 @@ def _plan(
             price = float(link.market.state.mark[link.market.state.rows[f.hedge.symbol]])
         held[f.asset] = (amount, price)
         intents += flatten_intents(
-            f.asset, market, amount, price, engine.params.policy.max_order_amount
+            f.asset,
+            market,
+            amount * (1.0 - request.keep_fraction),
+            price,
+            engine.params.policy.max_order_amount,
+            reason,
         )
     return intents, held

@@ -58,6 +58,8 @@ class Flatten:
     by: str
     done: asyncio.Future[dict[str, Any]] = field(compare=False)
     """Resolved with what was sent (or would be, on a dry run), or with the refusal."""
+    keep_fraction: float = 0.0
+    """Share of each hedge position to keep (the margin guard's reduction); 0: close."""
 
 
 Post = PositionsRead | PositionsReadFailed | Reload | Flatten

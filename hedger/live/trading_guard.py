@@ -38,6 +38,7 @@ class TradingGuard:
             since_ms=last.ts_ms if last else None,
             consecutive_errors=last.consecutive_errors if last else 0,
             sent=self.journal.sent_notional_since(now_ms - DAY_MS),
+            option_premiums=self.journal.option_premiums_since(now_ms - DAY_MS),
         )
         if state.trading is not guards.TradingState.RUNNING:
             log.warning("trading_state_restored", trading=state.trading.value, reason=state.reason)
@@ -87,6 +88,12 @@ class TradingGuard:
         now_ms = self.clock_ms()
         self.journal.record_sent_notional(now_ms=now_ms, notional_usd=notional_usd)
         self.set(guards.record_order(self.state, now_ms, notional_usd), "engine")
+
+    def record_option_premium(self, premium_usd: float) -> None:
+        """An option buy about to be sent: journaled first, like any notional sent."""
+        now_ms = self.clock_ms()
+        self.journal.record_option_premium(now_ms=now_ms, premium_usd=premium_usd)
+        self.set(guards.record_option_premium(self.state, now_ms, premium_usd), "engine")
 
     def record_success(self) -> None:
         self.set(guards.record_success(self.state), "engine")

@@ -15,6 +15,7 @@ import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from hedger.core import guards
 from hedger.live.control import Control
 from hedger.live.engine import Engine
 from hedger.obs.logging import redact
@@ -60,6 +61,35 @@ def readiness(engine: Engine) -> list[str]:
         if since is not None and now_s - since > engine.cfg.market.stale_after:
             reasons.append(f"{venue} REST failing for {now_s - since:.1f} s")
     return reasons
+
+
+def option_status(engine: Engine) -> dict[str, Any]:
+    """Per factor hedged with options: its mode, gamma and vega against their bands, the
+    last decision; the options the hedge holds and the premium bought over the last day."""
+    bands = {f.asset: f.options.multi_greek for f in engine.cfg.factors}
+    factors = []
+    for d in engine.option_decisions:
+        greeks = d.before
+        band = bands.get(d.factor)
+        factors.append(
+            {
+                "factor": d.factor,
+                "mode": d.mode.value,
+                "action": d.action.value,
+                "reason": d.reason,
+                "gamma_usd_per_pct": None if greeks is None else _number(greeks.gamma_usd_per_pct),
+                "gamma_band": None if band is None else band.gamma.model_dump(),
+                "vega_usd": None if greeks is None else _number(greeks.vega_usd),
+                "vega_band": None if band is None else band.vega.model_dump(),
+            }
+        )
+    held = [
+        {"venue": p.instrument.venue, "symbol": p.instrument.symbol, "amount": _number(p.qty)}
+        for p in engine.venue_positions
+        if p.instrument.kind.value == "option"
+    ]
+    spent = guards.premium_spent_usd(engine.guard_state, engine.clock_ms())
+    return {"factors": factors, "held_by_hedge": held, "premium_spent_day_usd": _number(spent)}
 
 
 def status(engine: Engine, control: Control) -> dict[str, Any]:
@@ -126,6 +156,7 @@ def status(engine: Engine, control: Control) -> dict[str, Any]:
         "vega_usd": None if result is None else _number(result.vega_usd),
         "theta_usd": None if result is None else _number(result.theta_usd),
         "factors": factors,
+        "options": option_status(engine),
         "assets": assets,
         "stale_inputs": list(engine.stale_inputs),
         "feeds": feeds,

@@ -24,6 +24,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from hedger.core import guards
 from hedger.live.control import Control, config_version
 from hedger.live.engine import Engine
 from hedger.obs.histogram import Histogram
@@ -82,6 +83,63 @@ class EngineCollector(Collector):
             "hedger_cycle_seconds", "time of one engine cycle (compute only)", stats.cycle_seconds
         )
         yield from self._cycles()
+        yield from self._options()
+        yield from self._venue_safety()
+
+    def _venue_safety(self) -> Iterator[Metric]:
+        engine = self.engine
+        distance = GaugeMetricFamily(
+            "hedger_hedge_liquidation_distance",
+            "hedge leg: adverse move to its liquidation price, fraction of mark (+Inf: none)",
+            labels=["venue", "instrument"],
+        )
+        ratio = GaugeMetricFamily(
+            "hedger_hedge_margin_ratio",
+            "maintenance margin / collateral of the venue account holding hedge legs",
+            labels=["venue"],
+        )
+        check = engine.margin_check
+        if check is not None:
+            for reading in check.readings:
+                if not math.isnan(reading.liquidation_distance):
+                    distance.add_metric(
+                        [reading.venue, reading.instrument], reading.liquidation_distance
+                    )
+            for venue, value in check.venue_margin_ratios().items():
+                if not math.isnan(value):
+                    ratio.add_metric([venue], value)
+        armed = GaugeMetricFamily(
+            "hedger_dead_man_armed",
+            "1 while the venue's dead-man's switch is armed",
+            labels=["venue"],
+        )
+        for venue, switch in engine.dead_men.items():
+            armed.add_metric([venue], 1.0 if switch.armed else 0.0)
+        yield from (distance, ratio, armed)
+
+    def _options(self) -> Iterator[Metric]:
+        engine = self.engine
+        gamma = GaugeMetricFamily(
+            "hedger_option_hedge_gamma_usd_per_pct",
+            "per factor hedged with options: gamma, USD of beta-delta per 1% move",
+            labels=["factor", "mode"],
+        )
+        vega = GaugeMetricFamily(
+            "hedger_option_hedge_vega_usd",
+            "per factor hedged with options: vega of its asset's options, USD per vol point",
+            labels=["factor", "mode"],
+        )
+        for d in engine.option_decisions:
+            if d.before is not None:
+                gamma.add_metric([d.factor, d.mode.value], d.before.gamma_usd_per_pct)
+                vega.add_metric([d.factor, d.mode.value], d.before.vega_usd)
+        yield gamma
+        yield vega
+        yield GaugeMetricFamily(
+            "hedger_option_premium_spent_usd",
+            "option premium bought over the rolling day (option_limits.max_premium_per_day_usd)",
+            value=guards.premium_spent_usd(engine.guard_state, engine.clock_ms()),
+        )
 
     def _cycles(self) -> Iterator[Metric]:
         stats = self.engine.stats

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hedger.backtest import cli
+from hedger.backtest import commands as cli
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:

@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from hedger.backtest.driver import BetaSource, run_hedge
 from hedger.backtest.metrics import run_metrics
-from hedger.backtest.run import BetaSource, run_hedge
 from hedger.backtest.sim_tape import scenario_for, simulate_tape
 from hedger.backtest.tape import Tape
 from hedger.config import Config

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from hedger.backtest.driver import BetaSource, run_hedge
 from hedger.backtest.metrics import run_metrics
 from hedger.backtest.presets import options_book_config
-from hedger.backtest.run import BetaSource, run_hedge
 from hedger.backtest.sim_tape import simulate_tape
 from hedger.backtest.sweep import combinations, parse_axis
 from tests.backtest.conftest import alts_config

@@ -7,11 +7,11 @@ import numpy as np
 import orjson
 import pytest
 
+from hedger.backtest.driver import run_hedge
 from hedger.backtest.metrics import run_metrics
 from hedger.backtest.record import TickerRecorder
 from hedger.backtest.recording_format import decode_line, encode_line, read_recording
 from hedger.backtest.replay import exchange_ms, replay_file, replay_lines
-from hedger.backtest.run import run_hedge
 from hedger.config import load_config
 from tests.backtest.conftest import alts_config
 from tests.paper.conftest import make_server
@@ -128,7 +128,7 @@ async def test_record_then_replay_against_the_paper_venue(tmp_path: Path) -> Non
 async def test_backtest_command_replays_a_recording(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from hedger.backtest import cli
+    from hedger.backtest import commands as cli
 
     server = make_server(ticks_per_second=20.0, history_minutes=10)
     await server.start()
@@ -154,7 +154,7 @@ def test_record_command_writes_a_replayable_file(tmp_path: Path) -> None:
     import asyncio
     import threading
 
-    from hedger.backtest import cli
+    from hedger.backtest import commands as cli
 
     loop = asyncio.new_event_loop()
     server = make_server(ticks_per_second=20.0, history_minutes=10)
@@ -186,7 +186,7 @@ def test_record_command_writes_a_replayable_file(tmp_path: Path) -> None:
 
 
 def test_record_rejects_a_non_positive_duration(capsys: pytest.CaptureFixture[str]) -> None:
-    from hedger.backtest import cli
+    from hedger.backtest import commands as cli
 
     code = cli.main(["record", "--url", "ws://127.0.0.1:1", "--out", "x.gz", "--seconds", "0"])
     assert code == 2 and "--seconds" in capsys.readouterr().err

@@ -18,7 +18,7 @@ import pytest
 
 from hedger.config import VenueUrls, load_config
 from hedger.live.daemon import Daemon, start_daemon, stop_daemon
-from hedger.paper.run import build_server
+from hedger.paper.serve import build_server
 from hedger.paper.server import PaperVenueServer
 from tests.live.conftest import ROOT, with_updates
 from tests.live.test_engine_paper import wait_for

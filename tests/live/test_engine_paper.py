@@ -70,7 +70,7 @@ async def test_hedges_the_beta_drift_and_stays_in_band(tmp_path: Path) -> None:
     drivers = {d["asset"]: d for d in decision["drivers"]}
     # The drivers explain the decision: their contributions add up to its beta-delta.
     explained_usd = sum(d["beta_delta_usd"] for d in drivers.values())
-    btc_usd = drivers["BTC"]["price_usd"]
+    btc_usd = decision["factor_price_usd"]
     assert explained_usd / btc_usd == pytest.approx(decision["beta_delta"], rel=1e-9)
     intents = db.execute("SELECT COUNT(*) FROM intents").fetchone()[0]
     filled = db.execute("SELECT COUNT(*) FROM orders WHERE status = 'filled'").fetchone()[0]

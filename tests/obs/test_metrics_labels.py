@@ -102,7 +102,13 @@ def test_each_guard_refusal_is_counted_under_its_kind(
 
 
 def test_every_limit_of_the_config_is_a_refusal_kind() -> None:
-    not_limits = {"max_consecutive_errors", "dry_run"}
+    # The margin guard reads the venue's positions, not an intent: it alerts or reduces.
+    not_limits = {
+        "max_consecutive_errors",
+        "dry_run",
+        "min_liquidation_distance",
+        "on_margin_breach",
+    }
     assert set(LIMIT_REFUSALS) == set(Limits.model_fields) - not_limits
     assert set(LIMIT_REFUSALS) <= set(REFUSAL_KINDS)
 

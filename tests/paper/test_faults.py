@@ -15,7 +15,7 @@ import ccxt.async_support as ccxt_async
 import pytest
 
 from hedger.paper.faults import FaultPlan, FaultPlanError, Faults
-from hedger.paper.run import build_server
+from hedger.paper.serve import build_server
 from hedger.paper.server import PaperVenueServer
 from tests.paper.conftest import admin as _admin
 from tests.paper.conftest import point_at
