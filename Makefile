@@ -36,7 +36,7 @@ test: $(VENV)/.synced promtool
 	$(VENV)/bin/ruff check hedger tests benchmarks
 	$(VENV)/bin/ruff format --check hedger tests benchmarks
 	$(VENV)/bin/mypy --strict hedger
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n auto --maxprocesses 4
 
 bench: $(VENV)/.synced
 	$(VENV)/bin/python benchmarks/bench_exposure.py
