@@ -584,6 +584,7 @@ class Engine:
             self.stats.implausible_cycles += 1
         self.betas, self.exposure = outputs.betas, outputs.exposure
         self.decisions = outputs.decisions
+        self._log_option_skips(outputs.option_decisions)
         self.option_decisions, self.option_checked = (
             outputs.option_decisions,
             outputs.option_checked,
@@ -598,6 +599,21 @@ class Engine:
                     kind if kind in REFUSAL_KINDS else "bad_order_numbers"
                 ] += 1
         return outputs.checked
+
+    def _log_option_skips(self, decisions: Sequence[OptionDecision]) -> None:
+        """An option hedge that cannot be done (an infeasible band, a refused solve) is said
+        once, when it starts or its reason changes, not on every cycle."""
+        before = {d.factor: d for d in self.option_decisions}
+        for d in decisions:
+            old = before.get(d.factor)
+            if d.action is Action.SKIP and d.solver and (old is None or old.solver != d.solver):
+                log.warning(
+                    "option_hedge_skipped",
+                    factor=d.factor,
+                    mode=d.mode.value,
+                    solver=d.solver,
+                    reason=d.reason,
+                )
 
     def _cycle_state(self) -> CycleState:
         assert self.beta_book is not None
