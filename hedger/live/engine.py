@@ -872,7 +872,11 @@ class Engine:
 
     async def _hedge(self, checked: guards.GuardResult | None, now_ms: int) -> None:
         self.sender.limits_for_errors = self.params.limits
-        await self._hedge_options(now_ms)
+        if await self._hedge_options(now_ms):
+            # The perp was sized as if the option legs filled; what they did fill is known
+            # only now: the next cycle decides the perp on the positions that resulted.
+            await self._refresh_after_hedge()
+            return
         by_factor: dict[str, list[HedgeIntent]] = {}
         for intent in checked.approved if checked is not None else ():
             by_factor.setdefault(intent.factor, []).append(intent)
@@ -896,6 +900,9 @@ class Engine:
             await self.sender.send(
                 order, self.cfg.hedge.order, self.params.limits, lambda: self.slice_gate(now_ms)
             )
+        await self._refresh_after_hedge()
+
+    async def _refresh_after_hedge(self) -> None:
         try:
             await self.refresh_positions()
         except Exception as exc:
@@ -933,11 +940,14 @@ class Engine:
             finally:
                 self._idle.set()
 
-    async def _hedge_options(self, now_ms: int) -> None:
-        """Option legs first: the perp was sized as if they filled (``core.cycle``)."""
+    async def _hedge_options(self, now_ms: int) -> bool:
+        """Option legs first; True when any were sent (not a dry run). A leg is worked for up
+        to ``hedge.option_order.timeout``, so the decision stays valid that long (and at least
+        ``hedge.max_decision_age``)."""
         checked = self.option_checked
         if checked is None or not checked.approved:
-            return
+            return False
+        max_age_s = max(self.cfg.hedge.max_decision_age, self.params.options.order.timeout)
         for decision in self.option_decisions:
             legs = tuple(leg for leg in checked.approved if leg.factor == decision.factor)
             if not legs:
@@ -948,9 +958,10 @@ class Engine:
                 factor.hedge.venue,
                 now_ms,
                 self.params.options.order,
-                lambda: self.slice_gate(now_ms),
+                lambda: self.slice_gate(now_ms, max_age_s=max_age_s),
                 checked.dry_run,
             )
+        return not checked.dry_run
 
     def _factor_value(self, factor: str, column: str) -> float | None:
         if self.exposure is None:
@@ -975,7 +986,9 @@ class Engine:
             if result.asset_delta_usd[a] != 0.0
         )
 
-    def slice_gate(self, decided_ms: int, operator: bool = False) -> str | None:
+    def slice_gate(
+        self, decided_ms: int, operator: bool = False, max_age_s: float | None = None
+    ) -> str | None:
         """Why the next slice of a decision taken at ``decided_ms`` must not go out, or None.
 
         Asked before every slice and between the limit and market parts of a leg: a pause,
@@ -992,7 +1005,7 @@ class Engine:
         if state.dry_run or self.cfg.limits.dry_run:
             return "dry_run"
         age_s = (self.clock_ms() - decided_ms) / 1000.0
-        max_age_s = self.cfg.hedge.max_decision_age
+        max_age_s = self.cfg.hedge.max_decision_age if max_age_s is None else max_age_s
         # A flatten's amounts are the positions themselves, re-read after each round.
         if age_s > max_age_s and not operator:
             return f"decision is {age_s:.1f} s old (max_decision_age {max_age_s:g} s)"
