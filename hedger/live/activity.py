@@ -51,8 +51,8 @@ class EngineStats:
     """Position reads dropped because a newer one was applied first."""
 
 
-def refusal_kind(refusal: guards.Refusal) -> str:
-    """A low-cardinality label for a refusal: the gate or the breached limit, always one of
-    ``hedger.obs.labels.REFUSAL_KINDS``."""
+def refusal_kind(refusal: guards.Refusal | guards.OptionRefusal) -> str:
+    """A low-cardinality label for a refusal (of a perp intent or an option leg): the gate or
+    the breached limit, always one of ``hedger.obs.labels.REFUSAL_KINDS``."""
     kind = refusal.kind or refusal.limit or ""
     return kind if kind in REFUSAL_KINDS else "bad_order_numbers"

@@ -66,7 +66,6 @@ from hedger.live.venue_link import VenueLink
 from hedger.live.warmup import warm_start_betas
 from hedger.market.option_chain import build_chain
 from hedger.market.universe import Universe, hedge_market
-from hedger.obs.labels import REFUSAL_KINDS
 from hedger.tasks import Supervisor
 
 log = structlog.get_logger("hedger.live.engine")
@@ -593,11 +592,8 @@ class Engine:
         if outputs.checked is not None:
             self._report_refusals(outputs.checked)
         if outputs.option_checked is not None:
-            for refusal in outputs.option_checked.refused:
-                kind = refusal.kind or refusal.limit or ""
-                self.stats.guard_refusals[
-                    kind if kind in REFUSAL_KINDS else "bad_order_numbers"
-                ] += 1
+            for option_refusal in outputs.option_checked.refused:
+                self.stats.guard_refusals[refusal_kind(option_refusal)] += 1
         return outputs.checked
 
     def _log_option_skips(self, decisions: Sequence[OptionDecision]) -> None:
@@ -903,6 +899,8 @@ class Engine:
         await self._refresh_after_hedge()
 
     async def _refresh_after_hedge(self) -> None:
+        """Positions read again after orders went out (a failed read leaves the book
+        unreconciled, which refuses the next hedge until a read succeeds)."""
         try:
             await self.refresh_positions()
         except Exception as exc:

@@ -109,11 +109,7 @@ async def _round(
             lambda: engine.slice_gate(now_ms, operator=True),
         )
     if not dry_run and checked.approved:
-        try:
-            await engine.refresh_positions()
-        except Exception as exc:
-            engine.positions_reconciled = False
-            log.warning("reconcile_failed", error=repr(exc))
+        await engine._refresh_after_hedge()
     sent = [
         {"factor": i.factor, "symbol": i.symbol, "side": i.side, "amount": i.amount}
         for i in checked.approved
